@@ -1,0 +1,134 @@
+# pcm-agent - see README.md.
+#
+#   make            build build/pcm-agent, the libraries and the SPANK plugin
+#   make check      install missing Debian packages, build, run every test
+#   make asan       the whole test suite under ASan+UBSan (build-asan/)
+#   make demo       the whole story on a local test bed
+#   make bench      benchmarks against cp / rsync (BENCH_SIZE=small|large)
+#   make fuzz       libFuzzer targets (clang), a short run each
+#   make install    PREFIX, DESTDIR, sysconfdir, SLURM_PLUGINDIR
+#   make deb / rpm  packages
+#   make clean
+
+BUILD     ?= build
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WERROR    ?= -Werror
+PREFIX    ?= /usr/local
+sbindir   ?= $(PREFIX)/sbin
+sysconfdir ?= /etc
+mandir    ?= $(PREFIX)/share/man
+datadir   ?= $(PREFIX)/share
+unitdir   ?= /lib/systemd/system
+localstatedir ?= /var
+# Slurm: Debian's slurm-wlm by default; ParallelCluster: SLURM_PREFIX=/opt/slurm
+SLURM_PREFIX    ?= /usr
+SLURM_PLUGINDIR ?= /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/slurm-wlm
+ifneq ($(SLURM_PREFIX),/usr)
+SLURM_CFLAGS ?= -I$(SLURM_PREFIX)/include
+SLURM_LIBS   ?= -L$(SLURM_PREFIX)/lib -Wl,-rpath,$(SLURM_PREFIX)/lib -lslurm
+else
+SLURM_CFLAGS ?=
+SLURM_LIBS   ?= -lslurm
+endif
+
+PKGS       = libcurl json-c mount libxml-2.0 libxxhash libacl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+ifeq ($(SAN),1)
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+ALL_CFLAGS = -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	-Wno-missing-field-initializers -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Iagent -Istorage $(SLURM_CFLAGS) $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+LIBS = $(SLURM_LIBS) $(PKG_LIBS) -lrsync -lpthread
+
+AGENT_SRCS   = $(filter-out agent/main.c,$(wildcard agent/*.c agent/sched/*.c agent/aws/*.c))
+STORAGE_SRCS = $(wildcard storage/*.c)
+UNIT_SRCS    = $(wildcard tests/unit/test_*.c)
+UNIT_BINS    = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+AGENT_LIB    = $(BUILD)/libpcmagent.a
+STORAGE_LIB  = $(BUILD)/libpcmstorage.a
+PCM          = $(BUILD)/pcm-agent
+SPANK        = $(BUILD)/spank_pcm.so
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+.PHONY: all check check-run unit integration asan demo bench fuzz install deps clean deb rpm
+SPANK_TARGET = $(if $(wildcard slurm-plugin/spank_pcm.c),$(SPANK))
+all: $(PCM) $(SPANK_TARGET) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(AGENT_LIB): $(call obj,$(AGENT_SRCS))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(STORAGE_LIB): $(call obj,$(STORAGE_SRCS))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(PCM): $(call obj,agent/main.c) $(AGENT_LIB) $(STORAGE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# The SPANK plugin is loaded into sbatch/srun/slurmstepd: it links nothing of ours
+# but its own file, and never the sanitizer runtime.
+$(SPANK): slurm-plugin/spank_pcm.c $(wildcard slurm-plugin/*.h)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE $(SLURM_CFLAGS) $(CFLAGS) \
+		-shared -fPIC -o $@ slurm-plugin/spank_pcm.c $(shell pkg-config --cflags --libs json-c)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/cu.h $(AGENT_LIB) $(STORAGE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(AGENT_LIB) $(STORAGE_LIB) \
+		$(LIBS) -lcunit
+
+deps:
+	@packaging/install-deps
+
+# `check` works on a fresh Debian 12 as root: packages first, then a new make
+# (pkg-config answers only once the -dev packages are in).
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all
+	@tests/run-all $(BUILD)
+
+unit: all
+	@tests/run-all $(BUILD) unit
+
+integration: all
+	@tests/run-all $(BUILD) integration
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" check-run
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tests/demo $(BUILD)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench/run $(BUILD)
+
+install: $(PCM) $(SPANK)
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pcm-agent \
+		$(DESTDIR)$(SLURM_PLUGINDIR) $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 \
+		$(DESTDIR)$(datadir)/pcm-agent
+	install -m 0755 $(PCM) $(DESTDIR)$(sbindir)/pcm-agent
+	install -m 0755 $(SPANK) $(DESTDIR)$(SLURM_PLUGINDIR)/spank_pcm.so
+	install -m 0644 packaging/pcm-agent.conf $(DESTDIR)$(sysconfdir)/pcm-agent/pcm-agent.conf
+	install -m 0644 man/pcm-agent.8 man/spank_pcm.8 $(DESTDIR)$(mandir)/man8/
+	install -m 0644 man/pcm-agent.conf.5 $(DESTDIR)$(mandir)/man5/
+	install -m 0644 packaging/plugstack.conf.d/pcm.conf $(DESTDIR)$(datadir)/pcm-agent/plugstack-pcm.conf
+	install -d -m 0700 $(DESTDIR)$(localstatedir)/lib/pcm-agent
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
