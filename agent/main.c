@@ -97,6 +97,11 @@ help_command(const char *name)
 {
 	const struct pcm_command *c = find_command(name);
 
+	if (strcmp(name, "help") == 0) {
+		printf("usage: pcm-agent help COMMAND\n\nShow the help of COMMAND.\n\n");
+		usage(stdout);
+		return PCM_EXIT_OK;
+	}
 	if (c == NULL) {
 		fprintf(stderr, "pcm-agent: unknown command '%s'\n", name);
 		usage(stderr);
