@@ -116,6 +116,22 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run $(BUILD)
 
+# libFuzzer targets: tests/fuzz/fuzz_<name>.c defines LLVMFuzzerTestOneInput.
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TIME ?= 20
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang SAN=1 CFLAGS="-O1 -g" \
+		build-fuzz/libpcmagent.a build-fuzz/libpcmstorage.a
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+		echo "fuzz: $$n ($(FUZZ_TIME) s)"; \
+		clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+			-Iagent -Istorage $(PKG_CFLAGS) -o build-fuzz/$$n $$f \
+			build-fuzz/libpcmagent.a build-fuzz/libpcmstorage.a $(LIBS); \
+		mkdir -p build-fuzz/corpus-$$n; \
+		build-fuzz/$$n -max_total_time=$(FUZZ_TIME) build-fuzz/corpus-$$n \
+			$$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) 2>&1 | tail -n 3; \
+	done
+
 install: $(PCM) $(SPANK)
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pcm-agent \
 		$(DESTDIR)$(SLURM_PLUGINDIR) $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 \
