@@ -1,0 +1,282 @@
+# tests/integration/lib-slurm.sh - a real Slurm cluster inside the test's $T.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   . "$(dirname "$0")/lib-slurm.sh"
+#   slurm_start 2            # munged + slurmctld + slurmd v1, v2; all idle
+#   id=$(slurm_submit --wrap "sleep 300")
+#   slurm_wait_state "$id" RUNNING 20
+#
+# Everything lives under $T/slurm (config, munge key and socket, spool,
+# state, pid files); logs go to $T/log/ (shown when a test fails).  Every
+# port comes from free_port.  Every daemon is stopped by pid at exit: the
+# ones started here through bg, slurmd restarted by ResumeProgram through
+# its pid file, and any slurmstepd left over through its SLURM_CONF.
+#
+# Before slurm_start, a test may set:
+#   SLURM_EXTRA_CONF   extra slurm.conf lines (PrologSlurmctld=..., JobRequeue=0, ...)
+#   SLURM_PLUGSTACK    path of a plugstack.conf (PlugStackConfig=)
+#   SLURM_CPUS         CPUs per node (default 2)
+#
+# After slurm_start:
+#   SLURM_CONF (exported), SLURM_DIR, SLURM_NODES ("v1 v2"), SLURM_PARTITION
+#   (compute), SLURM_CTLD_PORT, SLURM_CLUSTER (pcmtest); $PCM_CONF has
+#   "slurm_conf = $SLURM_CONF" and "slurm_timeout = 15" appended.
+#
+# Functions:
+#   slurm_start [NNODES]            start the bed (NNODES >= 2, default 2)
+#   slurm_stop                      stop everything (also done at exit)
+#   slurm_ctld_stop / slurm_ctld_start   stop / restart slurmctld alone
+#   slurm_submit SBATCH_ARGS...     sbatch --parsable; prints the job id
+#   slurm_srun_bg NAME SRUN_ARGS... an interactive srun in the background (bg)
+#   slurm_job_state JOBID           prints JobState (RUNNING, PENDING, ...)
+#   slurm_job_field JOBID FIELD     prints one field of `scontrol show job`
+#   slurm_wait_state JOBID STATE SECS   wait until the job is in STATE
+#   slurm_node_state NODE           prints the node's state (idle, alloc, ...)
+#   slurm_wait_nodes STATE SECS     wait until every node's state is STATE
+#   slurm_cancel_all                scancel every job of the bed
+
+SLURM_CLUSTER=pcmtest
+SLURM_PARTITION=compute
+
+_slurm_need() {
+	need_root
+	local b
+	for b in munged mungekey slurmctld slurmd sbatch srun scontrol squeue sinfo scancel; do
+		command -v "$b" >/dev/null 2>&1 ||
+			skip "$b not installed (run packaging/install-deps)"
+	done
+}
+
+# _slurm_kill_pidfile FILE NAME: stop the process in FILE if it is NAME
+_slurm_kill_pidfile() {
+	local f=$1 name=$2 pid
+	[ -s "$f" ] || return 0
+	pid=$(cat "$f" 2>/dev/null) || return 0
+	[ -n "$pid" ] && [ -r "/proc/$pid/comm" ] || return 0
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 0
+	stop_pid "$pid"
+}
+
+# Processes of this bed that no pid file names (slurmstepd, job steps):
+# those whose environment carries this bed's SLURM_CONF.
+_slurm_bed_pids() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" = "$$" ] && continue
+		grep -qzxF "SLURM_CONF=$SLURM_CONF" "$p/environ" 2>/dev/null &&
+			echo "${p#/proc/}"
+	done
+	return 0
+}
+
+slurm_stop() {
+	[ -n "${SLURM_DIR:-}" ] && [ -d "$SLURM_DIR" ] || return 0
+	local n pid pass
+	# slurmd restarted by ResumeProgram are not ours through bg
+	for n in $SLURM_NODES; do
+		_slurm_kill_pidfile "$SLURM_DIR/run/slurmd-$n.pid" slurmd || true
+	done
+	_slurm_kill_pidfile "$SLURM_DIR/run/slurmctld.pid" slurmctld || true
+	# slurmstepd and job processes, twice for what forked meanwhile
+	for pass in 1 2; do
+		for pid in $(_slurm_bed_pids); do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		sleep 0.1
+	done
+	return 0
+}
+
+_slurm_write_conf() {
+	local nnodes=$1 cpus=$2 host i
+	host=$(hostname -s)
+	{
+		cat <<EOF
+# written by tests/integration/lib-slurm.sh
+ClusterName=$SLURM_CLUSTER
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$SLURM_CTLD_PORT
+SlurmUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$SLURM_DIR/munge-run/munge.socket,cred_expire=10
+StateSaveLocation=$SLURM_DIR/state
+SlurmdSpoolDir=$SLURM_DIR/spool/%n
+SlurmctldPidFile=$SLURM_DIR/run/slurmctld.pid
+SlurmdPidFile=$SLURM_DIR/run/slurmd-%n.pid
+SlurmctldLogFile=$T/log/slurmctld.log
+SlurmdLogFile=$T/log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SlurmdParameters=config_overrides
+ReturnToService=1
+MaxJobCount=30000
+MaxArraySize=20001
+KillWait=2
+MinJobAge=300
+SlurmctldTimeout=30
+SlurmdTimeout=60
+MessageTimeout=5
+SuspendProgram=$SLURM_DIR/bin/suspend
+ResumeProgram=$SLURM_DIR/bin/resume
+SuspendTime=3600
+SuspendTimeout=5
+ResumeTimeout=60
+EOF
+		[ -n "${SLURM_PLUGSTACK:-}" ] && echo "PlugStackConfig=$SLURM_PLUGSTACK"
+		for ((i = 1; i <= nnodes; i++)); do
+			echo "NodeName=v$i NodeAddr=127.0.0.1 NodeHostname=$host Port=$(free_port)" \
+				"CPUs=$cpus RealMemory=1000 State=UNKNOWN"
+		done
+		echo "PartitionName=$SLURM_PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
+		[ -n "${SLURM_EXTRA_CONF:-}" ] && printf '%s\n' "$SLURM_EXTRA_CONF"
+	} >"$SLURM_CONF"
+	return 0
+}
+
+# Power saving, so that `scontrol update nodename=.. state=power_down_force`
+# works as on ParallelCluster: suspend stops the node's slurmd, resume
+# starts it again with -b (reboot reported, or the node goes DOWN).
+_slurm_write_power_scripts() {
+	cat >"$SLURM_DIR/bin/suspend" <<EOF
+#!/bin/bash
+# SuspendProgram: stop the slurmd of every node in \$1
+export SLURM_CONF=$SLURM_CONF
+echo "\$(date +%T) suspend \$1" >>$T/log/power.log
+for n in \$(scontrol show hostnames "\$1"); do
+	f=$SLURM_DIR/run/slurmd-\$n.pid
+	[ -s "\$f" ] || continue
+	p=\$(cat "\$f")
+	[ "\$(cat /proc/\$p/comm 2>/dev/null)" = slurmd ] && kill -TERM "\$p"
+done
+exit 0
+EOF
+	cat >"$SLURM_DIR/bin/resume" <<EOF
+#!/bin/bash
+# ResumeProgram: start the slurmd of every node in \$1 again (-b: rebooted)
+export SLURM_CONF=$SLURM_CONF
+echo "\$(date +%T) resume \$1" >>$T/log/power.log
+for n in \$(scontrol show hostnames "\$1"); do
+	f=$SLURM_DIR/run/slurmd-\$n.pid
+	if [ -s "\$f" ]; then
+		p=\$(cat "\$f")
+		if [ "\$(cat /proc/\$p/comm 2>/dev/null)" = slurmd ]; then
+			kill -TERM "\$p"
+			for i in \$(seq 50); do [ -d /proc/\$p ] || break; sleep 0.1; done
+		fi
+	fi
+	slurmd -b -N "\$n" </dev/null >>$T/log/power.log 2>&1
+done
+exit 0
+EOF
+	chmod 755 "$SLURM_DIR/bin/suspend" "$SLURM_DIR/bin/resume"
+}
+
+_slurm_start_munge() {
+	mkdir -p "$SLURM_DIR/munge" "$SLURM_DIR/munge-run"
+	chmod 700 "$SLURM_DIR/munge"
+	chmod 755 "$SLURM_DIR/munge-run"
+	mungekey -c -k "$SLURM_DIR/munge/munge.key" >/dev/null 2>&1 ||
+		fail "cannot create the munge key in $SLURM_DIR/munge"
+	bg munged munged -F -f --key-file="$SLURM_DIR/munge/munge.key" \
+		--socket="$SLURM_DIR/munge-run/munge.socket" \
+		--pid-file="$SLURM_DIR/munge-run/munged.pid" \
+		--log-file="$T/log/munged.log" --seed-file="$SLURM_DIR/munge/munged.seed"
+	wait_for 10 "munged socket" test -S "$SLURM_DIR/munge-run/munge.socket"
+}
+
+slurm_ctld_start() {
+	bg slurmctld-stdout slurmctld -D -i
+	SLURM_CTLD_PID=$BG_PID
+	wait_for 15 "slurmctld to answer" scontrol ping
+}
+
+slurm_ctld_stop() {
+	[ -n "${SLURM_CTLD_PID:-}" ] && stop_pid "$SLURM_CTLD_PID"
+	_slurm_kill_pidfile "$SLURM_DIR/run/slurmctld.pid" slurmctld
+	SLURM_CTLD_PID=
+}
+
+_slurm_all_nodes() {	# STATE: true when every node's state is STATE
+	local want=$1 s
+	s=$(sinfo -h -N -o '%T' 2>/dev/null) || return 1
+	[ -n "$s" ] || return 1
+	[ -z "$(echo "$s" | grep -vx "$want")" ]
+}
+
+slurm_wait_nodes() {	# STATE SECS
+	wait_for "$2" "every node $1 (sinfo: $(sinfo -h -N -o '%N=%T' 2>/dev/null | tr '\n' ' '))" \
+		_slurm_all_nodes "$1"
+}
+
+slurm_start() {
+	local nnodes=${1:-2} cpus=${SLURM_CPUS:-2} i
+	_slurm_need
+	[ "$nnodes" -ge 2 ] || fail "slurm_start: need at least 2 nodes"
+	SLURM_DIR=$T/slurm
+	mkdir -p "$SLURM_DIR"/{etc,state,spool,run,bin,work,out}
+	export SLURM_CONF=$SLURM_DIR/etc/slurm.conf
+	SLURM_CTLD_PORT=$(free_port)
+	SLURM_NODES=
+	for ((i = 1; i <= nnodes; i++)); do SLURM_NODES="$SLURM_NODES v$i"; done
+	SLURM_NODES=${SLURM_NODES# }
+	_slurm_write_conf "$nnodes" "$cpus"
+	_slurm_write_power_scripts
+	# registered before anything starts: stops what bg does not know about
+	at_exit slurm_stop
+	_slurm_start_munge
+	slurm_ctld_start
+	for n in $SLURM_NODES; do
+		bg "slurmd-$n-stdout" slurmd -D -N "$n"
+	done
+	slurm_wait_nodes idle 30
+	printf 'slurm_conf = %s\nslurm_timeout = 15\n' "$SLURM_CONF" >>"$PCM_CONF"
+}
+
+# slurm_submit SBATCH_ARGS...: prints the job id.  Output files go to
+# $SLURM_DIR/out unless the caller passes -o.
+slurm_submit() {
+	local out
+	out=$(sbatch --parsable --chdir="$SLURM_DIR/work" -o "$SLURM_DIR/out/slurm-%j.out" "$@") ||
+		fail "sbatch $* failed: $out"
+	echo "${out%%;*}"
+}
+
+# slurm_srun_bg NAME SRUN_ARGS...: an interactive (non-batch) job; BG_PID is srun
+slurm_srun_bg() {
+	local name=$1; shift
+	bg "$name" srun --chdir="$SLURM_DIR/work" "$@"
+}
+
+slurm_job_field() {	# JOBID FIELD
+	scontrol -o show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1
+}
+
+slurm_job_state() { slurm_job_field "$1" JobState; }
+
+slurm_wait_state() {	# JOBID STATE SECS
+	local id=$1 want=$2 secs=${3:-30}
+	local end=$((SECONDS + secs)) s=
+	while :; do
+		s=$(slurm_job_state "$id")
+		[ "$s" = "$want" ] && return 0
+		[ $SECONDS -lt $end ] ||
+			fail "job $id: state '$s' after ${secs}s, want $want ($(slurm_job_field "$id" Reason))"
+		sleep 0.2
+	done
+}
+
+slurm_node_state() { sinfo -h -N -n "$1" -o '%T' 2>/dev/null | head -n1; }
+
+slurm_cancel_all() {
+	local ids
+	ids=$(squeue -h -o %i 2>/dev/null | tr '\n' ' ')
+	[ -z "$ids" ] || scancel $ids 2>/dev/null || true
+}
