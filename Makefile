@@ -20,6 +20,7 @@ sysconfdir ?= /etc
 mandir    ?= $(PREFIX)/share/man
 datadir   ?= $(PREFIX)/share
 unitdir   ?= /lib/systemd/system
+libexecdir ?= $(PREFIX)/libexec
 localstatedir ?= /var
 # Slurm: Debian's slurm-wlm by default; ParallelCluster: SLURM_PREFIX=/opt/slurm
 SLURM_PREFIX    ?= /usr
@@ -132,17 +133,31 @@ fuzz: deps
 			$$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) 2>&1 | tail -n 3; \
 	done
 
-install: $(PCM) $(SPANK)
+# Units and hook wrappers name $(sbindir)/pcm-agent; an existing config is kept.
+# Files other modules ship (IAM policy, plugstack line, SPANK plugin) only once they exist.
+install: $(PCM) $(SPANK_TARGET)
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pcm-agent \
-		$(DESTDIR)$(SLURM_PLUGINDIR) $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 \
-		$(DESTDIR)$(datadir)/pcm-agent
+		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(datadir)/pcm-agent \
+		$(DESTDIR)$(unitdir) $(DESTDIR)$(libexecdir)/pcm-agent
 	install -m 0755 $(PCM) $(DESTDIR)$(sbindir)/pcm-agent
-	install -m 0755 $(SPANK) $(DESTDIR)$(SLURM_PLUGINDIR)/spank_pcm.so
-	install -m 0644 packaging/pcm-agent.conf $(DESTDIR)$(sysconfdir)/pcm-agent/pcm-agent.conf
+	$(if $(SPANK_TARGET),install -d $(DESTDIR)$(SLURM_PLUGINDIR) && \
+		install -m 0755 $(SPANK) $(DESTDIR)$(SLURM_PLUGINDIR)/spank_pcm.so)
+	[ -e $(DESTDIR)$(sysconfdir)/pcm-agent/pcm-agent.conf ] || \
+		install -m 0644 packaging/pcm-agent.conf $(DESTDIR)$(sysconfdir)/pcm-agent/pcm-agent.conf
 	install -m 0644 man/pcm-agent.8 man/spank_pcm.8 $(DESTDIR)$(mandir)/man8/
 	install -m 0644 man/pcm-agent.conf.5 $(DESTDIR)$(mandir)/man5/
-	install -m 0644 packaging/plugstack.conf.d/pcm.conf $(DESTDIR)$(datadir)/pcm-agent/plugstack-pcm.conf
+	for f in packaging/systemd/*.service packaging/hooks/*-slurmctld; do \
+		case $$f in *.service) d=$(unitdir) m=0644 ;; *) d=$(libexecdir)/pcm-agent m=0755 ;; esac; \
+		sed 's|/usr/sbin/pcm-agent|$(sbindir)/pcm-agent|g' $$f >$(DESTDIR)$$d/$${f##*/} && \
+		chmod $$m $(DESTDIR)$$d/$${f##*/} || exit 1; done
+	$(foreach f,$(wildcard packaging/iam/pcm-agent-policy.json),install -m 0644 $(f) $(DESTDIR)$(datadir)/pcm-agent/;)
+	$(foreach f,$(wildcard packaging/plugstack.conf.d/pcm.conf),sed '/^ *#/!s|[^ ]*/spank_pcm\.so|$(SLURM_PLUGINDIR)/spank_pcm.so|' \
+		$(f) >$(DESTDIR)$(datadir)/pcm-agent/plugstack-pcm.conf;)
 	install -d -m 0700 $(DESTDIR)$(localstatedir)/lib/pcm-agent
+
+# packages in $(BUILD)/pkg (packaging/mkpkg; README in packaging/)
+deb rpm:
+	packaging/mkpkg $@ $(BUILD)/pkg
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -5,7 +5,8 @@
 # - every global option and every exit code of --help is in pcm-agent.8;
 # - every key of `pcm-agent --json config check` has an entry in
 #   pcm-agent.conf.5 whose documented default parses to the binary's default;
-# - every AWS_* / PCM_* variable the code reads is under ENVIRONMENT;
+# - every AWS_* / PCM_* name in the code and every getenv("X") is under
+#   ENVIRONMENT (test hooks, PCM_TEST_*, excepted);
 # - all three pages are `mandoc -Tlint` clean (warnings included).
 # The checker is also run on doctored copies of the pages: it must fail.
 . "$(dirname "$0")/lib.sh"
@@ -105,7 +106,10 @@ for sub in ('agent', 'storage'):
         for f in files:
             if not f.endswith('.c'):
                 continue
-            for v in re.findall(r'getenv\("((?:AWS|PCM|SLURM)_[A-Z0-9_]+)"\)', open(os.path.join(root, f), errors='replace').read()):
+            text = open(os.path.join(root, f), errors='replace').read()
+            names = set(re.findall(r'"((?:AWS|PCM)_[A-Z0-9_]*[A-Z0-9])"', text))
+            names |= set(re.findall(r'getenv\("([A-Z][A-Z0-9_]*)"\)', text))
+            for v in sorted(names - {'HOME', 'JOURNAL_STREAM'}):
                 if re.search(r'TEST|FAULT|INJECT|DEBUG', v):
                     continue
                 if v not in env_doc:

@@ -1,0 +1,127 @@
+#!/bin/bash
+# The packages, built once and checked together:
+# - `packaging/mkpkg deb` (what `make deb` runs) builds a .deb; lintian finds
+#   no error and no warning in it;
+# - `packaging/mkpkg rpm` builds an RPM with the same files as the .deb
+#   (rpm -qlp against dpkg -c), the same conffile and the 0700 state dir;
+# - the .deb installs with dpkg into a throwaway root (an overlay over / whose
+#   writes go to a temp dir), `pcm-agent --version` runs from it, both units
+#   are enabled and pass `systemd-analyze verify` there (binaries and man
+#   pages found); `dpkg --purge` then leaves nothing behind but the state dir.
+. "$(dirname "$0")/lib.sh"
+
+for t in dpkg-buildpackage dh lintian rpmbuild rpm systemd-analyze; do
+	command -v "$t" >/dev/null || skip "$t not installed (packaging/install-deps)"
+done
+need_root
+version=$(sed -n 's/^#define PCM_VERSION "\(.*\)"$/\1/p' "$PCM_TOP/agent/pcm.h")
+plugindir=/usr/lib/$(gcc -print-multiarch)/slurm-wlm
+unset SLURM_PREFIX SLURM_PLUGINDIR
+
+# -- build both (the RPM for Debian's Slurm layout, so the paths compare) ----
+"$PCM_TOP/packaging/mkpkg" deb "$T/pkg" >"$T/log/deb.log" 2>&1 || fail "make deb: $(tail -n 30 "$T/log/deb.log")"
+"$PCM_TOP/packaging/mkpkg" rpm "$T/pkg" --define 'slurm_prefix /usr' \
+	--define "slurm_plugindir $plugindir" >"$T/log/rpm.log" 2>&1 ||
+	fail "make rpm: $(tail -n 30 "$T/log/rpm.log")"
+deb=$(ls "$T"/pkg/pcm-agent_"$version"_*.deb)
+rpmf=$(ls "$T"/pkg/pcm-agent-"$version"-*.rpm)
+ok "built $(basename "$deb") and $(basename "$rpmf")"
+
+# -- lintian: no error, no warning --------------------------------------------
+lintian --allow-root "$deb" >"$T/lintian.txt" 2>&1 || true
+if grep -E '^[EW]: ' "$T/lintian.txt"; then
+	fail "lintian: errors or warnings in $(basename "$deb")"
+fi
+ok "lintian clean"
+
+# -- same files in both packages ----------------------------------------------
+# Normalised: Debian's units are in /lib, the RPM's in /usr/lib; man pages are
+# compressed by one and maybe not the other; docs, lintian overrides and
+# build-id links are each format's own.
+norm() { sed -e 's|^\./|/|' -e 's|^/lib/systemd/|/usr/lib/systemd/|' -e 's|\.gz$||' |
+	grep -v -e '^/usr/share/doc/' -e '^/usr/share/lintian/' -e '^/usr/lib/\.build-id/' | LC_ALL=C sort; }
+dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | norm >"$T/deb.files"
+rpm -qlpv "$rpmf" 2>/dev/null | awk '$1 !~ /^d/ { print $9 }' | norm >"$T/rpm.files"
+grep -qx /usr/sbin/pcm-agent "$T/deb.files" || fail "no /usr/sbin/pcm-agent in the .deb"
+for f in /etc/pcm-agent/pcm-agent.conf /usr/lib/systemd/system/pcm-agent.service \
+	/usr/lib/systemd/system/pcm-agent-resume.service /usr/share/man/man8/pcm-agent.8 \
+	/usr/share/man/man5/pcm-agent.conf.5 /usr/share/man/man8/spank_pcm.8 \
+	/usr/libexec/pcm-agent/epilog-slurmctld /usr/libexec/pcm-agent/prolog-slurmctld; do
+	grep -qx "$f" "$T/deb.files" || fail "$f missing from the .deb"
+done
+diff -u "$T/deb.files" "$T/rpm.files" >"$T/files.diff" ||
+	fail "the .deb and the RPM ship different files:
+$(cat "$T/files.diff")"
+dpkg-deb -c "$deb" | grep -q '^drwx------ root/root .* \./var/lib/pcm-agent/$' ||
+	fail "the .deb has no 0700 /var/lib/pcm-agent"
+rpm -qlpv "$rpmf" 2>/dev/null | grep -q '^drwx------ .* root  *root .* /var/lib/pcm-agent$' ||
+	fail "the RPM has no 0700 /var/lib/pcm-agent"
+[ "$(dpkg-deb -I "$deb" conffiles)" = /etc/pcm-agent/pcm-agent.conf ] || fail "deb conffiles"
+[ "$(rpm -qpc "$rpmf" 2>/dev/null)" = /etc/pcm-agent/pcm-agent.conf ] || fail "rpm config files"
+# real dependencies, from the binaries' NEEDED entries
+depends=$(dpkg-deb -f "$deb" Depends)
+assert_contains "$depends" "libc6" "deb Depends"
+dpkg-deb -x "$deb" "$T/x"
+for lib in $(objdump -p "$T/x/usr/sbin/pcm-agent" | awk '$1 == "NEEDED" { print $2 }'); do
+	case $lib in libc.so.*|libm.so.*|libpthread.so.*|ld-linux*) continue ;; esac
+	pkg=$(dpkg -S "*/$lib" 2>/dev/null | head -n1 | cut -d: -f1)
+	[ -n "$pkg" ] || continue
+	assert_contains "$depends" "$pkg" "deb Depends on the package of $lib"
+done
+ok "same $(wc -l <"$T/deb.files") files in both; conffile, state dir, Depends: $depends"
+
+# -- install into a throwaway root --------------------------------------------
+# An overlay over /: the host's files are visible, every write lands in
+# $R/upper, so after the purge $R/upper shows exactly what was left behind.
+R=$(mktemp -d /tmp/pcm-pkgroot.XXXXXX)
+at_exit "rm -rf --one-file-system $R"
+mkdir "$R/upper" "$R/work" "$R/root"
+mount -t overlay pcm-pkgroot -o "lowerdir=/,upperdir=$R/upper,workdir=$R/work" "$R/root" ||
+	skip "cannot mount an overlay over / here"
+at_exit "umount -l $R/root"
+M=$R/root
+[ -c "$M/dev/null" ] || mknod -m 0666 "$M/dev/null" c 1 3
+rm -rf "$M/run/systemd/system"	# no systemd running in there: nothing is started
+dpkg-query -W pcm-agent >/dev/null 2>&1 && chroot "$M" dpkg --purge pcm-agent >/dev/null 2>&1
+cp "$deb" "$M/tmp/pcm-agent.deb"
+chroot "$M" dpkg -i /tmp/pcm-agent.deb >"$T/log/dpkg-install.log" 2>&1 ||
+	fail "dpkg -i: $(cat "$T/log/dpkg-install.log")"
+rm -f "$M/tmp/pcm-agent.deb"
+assert_rc 0 chroot "$M" /usr/sbin/pcm-agent --version
+assert_eq "$OUT" "pcm-agent $version" "installed pcm-agent --version"
+installed=$OUT
+assert_rc 0 chroot "$M" /usr/sbin/pcm-agent -c /etc/pcm-agent/pcm-agent.conf config check
+[ "$(stat -c %a "$M/var/lib/pcm-agent")" = 700 ] || fail "installed state dir is not 0700"
+for u in pcm-agent.service pcm-agent-resume.service; do
+	[ -L "$M/etc/systemd/system/multi-user.target.wants/$u" ] || fail "$u not enabled by the install"
+done
+ok "installed in a throwaway root: $installed; the shipped config parses; both units enabled"
+
+# -- systemd-analyze verify, inside the root (ExecStart and man pages exist) ---
+# (--man=no: the man pages are checked above and by 0900-docs; man-db may be absent)
+out=$(cd / && chroot "$M" systemd-analyze verify --man=no pcm-agent.service pcm-agent-resume.service 2>&1) ||
+	fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
+# ... and it does complain about a broken unit (so the check above can fail)
+sed -e 's/^Restart=on-failure/Restart=sometimes/' -e 's|^ExecStart=.*|ExecStart=/usr/sbin/pcm-agent-nope watch|' \
+	"$M/lib/systemd/system/pcm-agent.service" >"$M/lib/systemd/system/pcm-broken.service"
+out=$(cd / && chroot "$M" systemd-analyze verify --man=no pcm-broken.service 2>&1) || true
+rm -f "$M/lib/systemd/system/pcm-broken.service"
+assert_contains "$out" "sometimes" "systemd-analyze verify on a broken unit"
+ok "systemd-analyze verify clean"
+
+# -- purge: nothing left but the state dir (with a journal in it) --------------
+echo '{"version": 1}' >"$M/var/lib/pcm-agent/journal.json"
+chroot "$M" dpkg --purge pcm-agent >"$T/log/dpkg-purge.log" 2>&1 ||
+	fail "dpkg --purge: $(cat "$T/log/dpkg-purge.log")"
+# what the install and purge left in the upper layer, apart from dpkg's and
+# man-db's own bookkeeping and directories that existed already
+left=$(cd "$R/upper" && find . -mindepth 1 \( -path ./var/lib/dpkg -o -path ./var/log \
+	-o -path ./var/cache -o -path ./dev/null -o -path ./run/systemd/system \) -prune -o -print |
+	while read -r f; do
+		[ -d "$f" ] && [ ! -L "$f" ] && [ -d "/$f" ] && continue
+		echo "${f#.}"
+	done | LC_ALL=C sort)
+assert_eq "$left" "/var/lib/pcm-agent
+/var/lib/pcm-agent/journal.json" "files left after dpkg --purge"
+ok "dpkg --purge leaves only the state dir"
