@@ -87,6 +87,7 @@ for c in open(os.path.join(d, 'commands')).read().split():
     h = open(os.path.join(d, 'help-%s.txt' % c)).read()
     opts = set(re.findall(r'(?<![\w-])--([a-z][a-z0-9-]*)', h))
     have = {o.lstrip('-') for o in flags(ss8[c])} | documented_glob
+    have |= set(re.findall(r'(?<![\w-])--([a-z][a-z0-9-]*)', '\n'.join(ss8[c])))  # quoted, e.g. in .Ql
     for o in sorted(opts - have):
         errors.append('pcm-agent.8: option --%s of `pcm-agent help %s` missing in its section' % (o, c))
 
