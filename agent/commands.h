@@ -19,5 +19,6 @@
 	extern const char help_##name[]
 
 DECLARE_CMD(config);
+DECLARE_CMD(hook);
 
 #endif
