@@ -16,11 +16,12 @@
 #   SLURM_EXTRA_CONF   extra slurm.conf lines (PrologSlurmctld=..., JobRequeue=0, ...)
 #   SLURM_PLUGSTACK    path of a plugstack.conf (PlugStackConfig=)
 #   SLURM_CPUS         CPUs per node (default 2)
+#   SLURM_PCM_TIMEOUT  slurm_timeout written to $PCM_CONF (default 15)
 #
 # After slurm_start:
 #   SLURM_CONF (exported), SLURM_DIR, SLURM_NODES ("v1 v2"), SLURM_PARTITION
 #   (compute), SLURM_CTLD_PORT, SLURM_CLUSTER (pcmtest); $PCM_CONF has
-#   "slurm_conf = $SLURM_CONF" and "slurm_timeout = 15" appended.
+#   "slurm_conf = $SLURM_CONF" and "slurm_timeout = $SLURM_PCM_TIMEOUT" appended.
 #
 # Functions:
 #   slurm_start [NNODES]            start the bed (NNODES >= 2, default 2)
@@ -222,6 +223,7 @@ slurm_start() {
 	[ "$nnodes" -ge 2 ] || fail "slurm_start: need at least 2 nodes"
 	SLURM_DIR=$T/slurm
 	mkdir -p "$SLURM_DIR"/{etc,state,spool,run,bin,work,out}
+	for ((i = 1; i <= nnodes; i++)); do mkdir -p "$SLURM_DIR/spool/v$i"; done
 	export SLURM_CONF=$SLURM_DIR/etc/slurm.conf
 	SLURM_CTLD_PORT=$(free_port)
 	SLURM_NODES=
@@ -237,7 +239,7 @@ slurm_start() {
 		bg "slurmd-$n-stdout" slurmd -D -N "$n"
 	done
 	slurm_wait_nodes idle 30
-	printf 'slurm_conf = %s\nslurm_timeout = 15\n' "$SLURM_CONF" >>"$PCM_CONF"
+	printf 'slurm_conf = %s\nslurm_timeout = %s\n' "$SLURM_CONF" "${SLURM_PCM_TIMEOUT:-15}" >>"$PCM_CONF"
 }
 
 # slurm_submit SBATCH_ARGS...: prints the job id.  Output files go to

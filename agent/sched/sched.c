@@ -1,0 +1,453 @@
+/*
+ * sched.c - libslurm lifecycle, reachability and the deadline on RPCs.
+ *
+ * libslurm has two traps: it exit()s from fatal() when it cannot load its
+ * config, and with slurmctld down each RPC retries its connection for about
+ * nine seconds.  The config is checked (and loaded once in a child process)
+ * before slurm_init(); every RPC is preceded by a TCP connect to the
+ * controller and runs in a worker thread the caller waits for at most
+ * slurm_timeout seconds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
+
+#include "config.h"
+#include "log.h"
+#include "sched_int.h"
+
+/* libslurm's parsed slurm.conf: exported by libslurm (read_config.c) but
+ * not declared in its headers; its type is the public slurm_conf_t. */
+extern slurm_conf_t slurm_conf;
+
+static int sched_opened;	/* libslurm is process-global */
+
+void
+sched_seterr(struct sched *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+sched_strerror(const struct sched *s)
+{
+	return s != NULL ? s->err : "";
+}
+
+const char *
+sched_cluster_name(const struct sched *s)
+{
+	return s->cluster_name != NULL ? s->cluster_name : "";
+}
+
+const char *
+sched_controller(const struct sched *s)
+{
+	return s->controller;
+}
+
+int
+sched_cluster_requeue(const struct sched *s)
+{
+	return s->job_requeue;
+}
+
+/*
+ * Load the config in a child first: libslurm exit()s from fatal() on a
+ * config it cannot parse, and that must not be us.  Returns 0 or -EINVAL.
+ */
+static int
+probe_config_in_child(void)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return 0;	/* cannot probe: go on, slurm_init may still work */
+	if (pid == 0) {
+		slurm_init(NULL);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return 0;
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EINVAL;
+}
+
+int
+sched_open(const struct pcm_config *cfg, struct sched **out, char *errbuf, size_t errlen)
+{
+	struct sched *s = NULL;
+	const char *path = cfg->slurm_conf;
+	struct stat st;
+	int fd = -1, rc;
+
+	*out = NULL;
+	if (path == NULL || *path == '\0') {
+		snprintf(errbuf, errlen, "cannot find the Slurm config: none of SLURM_CONF, "
+		    "/opt/slurm/etc/slurm.conf, /etc/slurm/slurm.conf exists "
+		    "(set slurm_conf in the pcm-agent config)");
+		rc = -ENOENT;
+		goto out;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "cannot use Slurm config %s: %s "
+		    "(set slurm_conf in the pcm-agent config or SLURM_CONF to the cluster's slurm.conf)",
+		    path, strerror(-rc));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "cannot use Slurm config %s: not a regular file "
+		    "(set slurm_conf to the cluster's slurm.conf)", path);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (sched_opened) {
+		snprintf(errbuf, errlen, "cannot open Slurm twice in one process");
+		rc = -EBUSY;
+		goto out;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(errbuf, errlen, "cannot open Slurm: out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	s->timeout_s = cfg->slurm_timeout > 0 ? cfg->slurm_timeout : 30;
+	if ((s->conf_path = strdup(path)) == NULL) {
+		snprintf(errbuf, errlen, "cannot open Slurm: out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (setenv("SLURM_CONF", path, 1) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errlen, "cannot set SLURM_CONF: %s", strerror(-rc));
+		goto out;
+	}
+	if (probe_config_in_child() < 0) {
+		snprintf(errbuf, errlen, "cannot load Slurm config %s: libslurm rejected it "
+		    "(see its message above; check the file, e.g. with `scontrol show config`)", path);
+		rc = -EINVAL;
+		goto out;
+	}
+	slurm_init(NULL);
+	sched_opened = 1;
+	s->inited = 1;
+
+	if (slurm_conf.cluster_name != NULL && (s->cluster_name = strdup(slurm_conf.cluster_name)) == NULL) {
+		snprintf(errbuf, errlen, "cannot open Slurm: out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	s->job_requeue = slurm_conf.job_requeue != 0;
+	s->port = slurm_conf.slurmctld_port;
+	s->nctl = slurm_conf.control_cnt < SCHED_MAX_CTL ? slurm_conf.control_cnt : SCHED_MAX_CTL;
+	for (size_t i = 0; i < s->nctl; i++) {
+		const char *a = slurm_conf.control_addr != NULL && slurm_conf.control_addr[i] != NULL ?
+		    slurm_conf.control_addr[i] :
+		    (slurm_conf.control_machine != NULL ? slurm_conf.control_machine[i] : NULL);
+		if (a == NULL || (s->ctl_addr[i] = strdup(a)) == NULL) {
+			snprintf(errbuf, errlen, "cannot use Slurm config %s: no SlurmctldHost "
+			    "(add SlurmctldHost= to it)", path);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	if (s->nctl == 0) {
+		snprintf(errbuf, errlen, "cannot use Slurm config %s: no SlurmctldHost "
+		    "(add SlurmctldHost= to it)", path);
+		rc = -EINVAL;
+		goto out;
+	}
+	snprintf(s->controller, sizeof(s->controller), "%s:%u",
+	    slurm_conf.control_machine != NULL && slurm_conf.control_machine[0] != NULL ?
+	    slurm_conf.control_machine[0] : s->ctl_addr[0], s->port);
+	log_debug("slurm: config %s, controller %s, cluster %s, JobRequeue=%d",
+	    path, s->controller, sched_cluster_name(s), s->job_requeue);
+	*out = s;
+	s = NULL;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	sched_close(s);
+	return rc;
+}
+
+void
+sched_close(struct sched *s)
+{
+	if (s == NULL)
+		return;
+	/* with a worker thread still inside libslurm, leave libslurm alone */
+	if (s->inited && !s->abandoned) {
+		slurm_fini();
+		sched_opened = 0;
+	}
+	for (size_t i = 0; i < s->nctl; i++)
+		free(s->ctl_addr[i]);
+	free(s->cluster_name);
+	free(s->conf_path);
+	free(s);
+}
+
+/* Connect to host:port within timeout_ms; 0 or -errno. */
+static int
+tcp_probe(const char *host, unsigned port, int timeout_ms)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL, *ai;
+	char portstr[16];
+	int rc = -EHOSTUNREACH;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	if (getaddrinfo(host, portstr, &hints, &res) != 0)
+		return -EADDRNOTAVAIL;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			rc = -errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			rc = 0;
+		} else if (errno != EINPROGRESS) {
+			rc = -errno;
+		} else {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int n = poll(&p, 1, timeout_ms), soerr = 0;
+			socklen_t sl = sizeof(soerr);
+			if (n == 0)
+				rc = -ETIMEDOUT;
+			else if (n < 0)
+				rc = -errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+				rc = -errno;
+			else
+				rc = soerr != 0 ? -soerr : 0;
+		}
+		close(fd);
+		if (rc == 0)
+			break;
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+static void
+seterr_unreachable(struct sched *s, const char *why)
+{
+	sched_seterr(s, "cannot reach slurmctld (%s from %s): %s "
+	    "(is slurmctld running? `systemctl status slurmctld`)",
+	    s->controller, s->conf_path, why);
+}
+
+/* Does any controller accept a connection?  0 or -EHOSTUNREACH/-ETIMEDOUT. */
+static int
+sched_reachable(struct sched *s)
+{
+	int rc = -EHOSTUNREACH;
+
+	for (size_t i = 0; i < s->nctl; i++) {
+		rc = tcp_probe(s->ctl_addr[i], s->port, (int)(s->timeout_s * 1000));
+		if (rc == 0)
+			return 0;
+	}
+	if (rc == -EADDRNOTAVAIL)
+		seterr_unreachable(s, "cannot resolve the controller's address");
+	else if (rc == -ETIMEDOUT)
+		seterr_unreachable(s, "no answer to a connection");
+	else
+		seterr_unreachable(s, strerror(-rc));
+	return rc == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH;
+}
+
+/* --- RPCs under a deadline --- */
+
+void
+rpc_free(struct rpc *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r->str);
+	free(r);
+}
+
+static void *
+rpc_thread(void *arg)
+{
+	struct rpc *r = arg;
+	int rc, abandoned;
+
+	errno = 0;
+	rc = r->fn(r);
+	r->serr = rc != 0 ? slurm_get_errno() : 0;
+	pthread_mutex_lock(&r->mu);
+	r->rc = rc;
+	r->done = 1;
+	abandoned = r->abandoned;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (abandoned) {
+		if (r->result != NULL && r->free_result != NULL)
+			r->free_result(r->result);
+		rpc_free(r);
+	}
+	return NULL;
+}
+
+struct rpc *
+rpc_new(int (*fn)(struct rpc *))
+{
+	struct rpc *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
+
+	if (r == NULL)
+		return NULL;
+	r->fn = fn;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+static int
+is_comm_error(int serr)
+{
+	return (serr >= SLURM_COMMUNICATIONS_CONNECTION_ERROR &&
+		serr <= SLURM_COMMUNICATIONS_MISSING_SOCKET_ERROR) ||
+	    (serr >= SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR &&
+		serr <= SLURMCTLD_COMMUNICATIONS_SHUTDOWN_ERROR) ||
+	    (serr >= SLURM_PROTOCOL_SOCKET_IMPL_ZERO_RECV_LENGTH &&
+		serr <= SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT) ||
+	    serr == ECONNREFUSED || serr == ETIMEDOUT;
+}
+
+/*
+ * Run r->fn in a worker thread, wait at most the handle's timeout.
+ * On 0 the caller owns r (and r->result); on error r is freed or left to
+ * the abandoned thread, and s->err says what failed ("what" names the call).
+ * Slurm errors come back as -EIO with r freed; the caller gets serr via
+ * *serr_out when not NULL (to tell "no such job" from a failure).
+ */
+int
+sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out)
+{
+	struct timespec deadline;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc, done;
+
+	if (serr_out != NULL)
+		*serr_out = 0;
+	if (s->abandoned) {
+		seterr_unreachable(s, "an earlier request timed out");
+		rpc_free(r);
+		return -ETIMEDOUT;
+	}
+	if ((rc = sched_reachable(s)) < 0) {
+		rpc_free(r);
+		return rc;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += s->timeout_s;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&tid, &attr, rpc_thread, r);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		sched_seterr(s, "cannot %s: cannot start a thread: %s", what, strerror(rc));
+		rpc_free(r);
+		return -rc;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (!r->done) {
+		if (pthread_cond_timedwait(&r->cv, &r->mu, &deadline) == ETIMEDOUT)
+			break;
+	}
+	done = r->done;
+	if (!done)
+		r->abandoned = 1;	/* the thread frees r when libslurm returns */
+	pthread_mutex_unlock(&r->mu);
+
+	if (!done) {
+		s->abandoned = 1;
+		char why[96];
+		snprintf(why, sizeof(why), "no answer to %s within %lds (slurm_timeout)",
+		    what, s->timeout_s);
+		seterr_unreachable(s, why);
+		return -ETIMEDOUT;
+	}
+	if (r->rc != 0) {
+		int serr = r->serr;
+		if (serr_out != NULL)
+			*serr_out = serr;
+		if (is_comm_error(serr)) {
+			seterr_unreachable(s, slurm_strerror(serr));
+			rc = -EHOSTUNREACH;
+		} else {
+			sched_seterr(s, "cannot %s: %s", what,
+			    serr != 0 ? slurm_strerror(serr) : "failed");
+			rc = -EIO;
+		}
+		if (r->result != NULL && r->free_result != NULL)
+			r->free_result(r->result);
+		rpc_free(r);
+		return rc;
+	}
+	return 0;
+}
+
+static int
+rpc_ping(struct rpc *r)
+{
+	/* slurm_ping(0) is the primary; try the backups too */
+	for (int i = 0; i < (int)r->id; i++) {
+		if (slurm_ping(i) == SLURM_SUCCESS)
+			return 0;
+	}
+	return -1;
+}
+
+int
+sched_ping(struct sched *s)
+{
+	struct rpc *r = rpc_new(rpc_ping);
+	int rc;
+
+	if (r == NULL) {
+		sched_seterr(s, "cannot ping slurmctld: out of memory");
+		return -ENOMEM;
+	}
+	r->id = (uint32_t)s->nctl;
+	if ((rc = sched_rpc(s, r, "ping slurmctld", NULL)) < 0)
+		return rc;
+	rpc_free(r);
+	return 0;
+}
