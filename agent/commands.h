@@ -19,6 +19,7 @@
 	extern const char help_##name[]
 
 DECLARE_CMD(config);
+DECLARE_CMD(hook);
 DECLARE_CMD(jobs);
 DECLARE_CMD(maintenance);
 DECLARE_CMD(status);

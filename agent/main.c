@@ -26,6 +26,9 @@ struct pcm_command {
 static const struct pcm_command commands[] = {
 	{ "config", cmd_config, NEED_CONFIG, help_config,
 	  "check the configuration and print the effective values" },
+	/* no NEED_CONFIG: a Slurm hook must not fail on a broken config file */
+	{ "hook", cmd_hook, 0, help_hook,
+	  "Slurm PrologSlurmctld/EpilogSlurmctld entry points; wait for jobs" },
 	{ "jobs", cmd_jobs, NEED_CONFIG, help_jobs,
 	  "list Slurm jobs and what a fleet stop would do to each" },
 	{ "maintenance", cmd_maintenance, NEED_CONFIG, help_maintenance,
