@@ -1,0 +1,131 @@
+/* cmd_restore.c - pcm-agent restore: a save back onto the ephemeral volume */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd_storage.h"
+#include "commands.h"
+#include "identity.h"
+#include "lock.h"
+#include "log.h"
+#include "output.h"
+
+const char help_restore[] =
+    "usage: pcm-agent restore [--from DIR] [--to DIR] [--json]\n"
+    "\n"
+    "Restore the save of this head node from DIR (the directory `save --target`\n"
+    "was given; default: `target` from the config or the first mount\n"
+    "`pcm-agent targets` offers) into --to (default: ephemeral_dir, /scratch).\n"
+    "The save of this instance is used, else the only save of this cluster under\n"
+    "DIR (a stop/start changes the instance id).  DIR may also be a save\n"
+    "directory itself (one holding MANIFEST).  Every file is checked against its\n"
+    "checksum as it is written; entries of the destination that are not in the\n"
+    "save are left alone; symlinks in the destination are replaced, never\n"
+    "followed.  After an interruption, run it again: it finishes the job.\n"
+    "\n"
+    "options:\n"
+    "  --from DIR   where the save is (the save's target)\n"
+    "  --to DIR     where to restore (default: ephemeral_dir)\n"
+    "  --json       print the summary as JSON\n"
+    "\n"
+    "exit status: 0 restored and verified; 1 failed or a file did not match its\n"
+    "checksum (named); 6 another pcm-agent operation holds the lock.\n";
+
+int
+storage_find_savedir(struct pcm_ctx *ctx, const char *dir, char **out)
+{
+	char *cluster = NULL, *inst = NULL, *m = NULL, err[512];
+	int rc;
+
+	*out = NULL;
+	if (asprintf(&m, "%s/MANIFEST", dir) >= 0 && access(m, F_OK) == 0) {
+		free(m);
+		*out = strdup(dir);
+		return *out ? 0 : PCM_EXIT_ERROR;
+	}
+	free(m);
+	cluster = identity_cluster_name(&ctx->cfg);
+	inst = identity_instance_id(&ctx->cfg);
+	if (cluster == NULL || inst == NULL) {
+		rc = PCM_EXIT_ERROR;
+		goto out;
+	}
+	if ((rc = stor_find_save(dir, cluster, inst, out, err, sizeof(err))) < 0) {
+		log_warnx("cannot find the save: %s", err);
+		rc = PCM_EXIT_ERROR;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(cluster);
+	free(inst);
+	return rc;
+}
+
+int
+cmd_restore(struct pcm_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *from_arg = NULL, *to = NULL;
+	char *from = NULL, *savedir = NULL, b1[32], b2[32];
+	struct pcm_lock lk = { .fd = -1 };
+	struct stor_result res;
+	struct stor_opts o;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			from_arg = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'j':
+			ctx->json = 1;
+			break;
+		default:
+			return cmd_usage_error("restore", "bad option");
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error("restore", "unexpected argument '%s'", argv[optind]);
+	if (to == NULL)
+		to = ctx->cfg.ephemeral_dir;
+	if ((rc = storage_lock(ctx, &lk, "restore")) != 0)
+		return rc;
+	if ((rc = storage_pick_target(ctx, from_arg, 0, &from)) != 0 ||
+	    (rc = storage_find_savedir(ctx, from, &savedir)) != 0)
+		goto out;
+	storage_opts(ctx, &o, "restoring");
+	log_info("restoring %s into %s", savedir, to);
+	rc = stor_restore(savedir, to, &o, &res);
+	storage_progress_done();
+	if (ctx->json)
+		storage_print_json("restore", rc == 0, savedir, to, &res);
+	if (rc < 0) {
+		log_warnx("cannot restore into %s: %s", to, res.errmsg);
+		rc = PCM_EXIT_ERROR;
+		goto out;
+	}
+	if (!ctx->json)
+		printf("restored %s into %s: %llu entries, %llu files, %s, all checksums verified, "
+		    "in %.1f s (%s/s)\n", savedir, to, (unsigned long long)res.entries,
+		    (unsigned long long)res.files, output_bytes(res.bytes, b1, sizeof(b1)),
+		    res.seconds, output_bytes(res.seconds > 0 ?
+		    (unsigned long long)(res.bytes / res.seconds) : 0, b2, sizeof(b2)));
+	rc = PCM_EXIT_OK;
+out:
+	lock_release(&lk);
+	free(from);
+	free(savedir);
+	return rc;
+}

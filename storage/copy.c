@@ -1,0 +1,563 @@
+/* copy.c - file data (holes kept, checksummed as it passes), xattrs, the
+ * worker queue and the progress thread shared by save, restore and verify */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "priv.h"
+
+#define BUFSZ	(1u << 20)
+
+static __thread unsigned char *tbuf;
+static const unsigned char zeros[65536];
+
+static unsigned char *
+thread_buf(void)
+{
+	if (tbuf == NULL && posix_memalign((void **)&tbuf, 4096, BUFSZ) != 0)
+		tbuf = NULL;
+	return tbuf;
+}
+
+static void
+hash_zeros(XXH3_state_t *st, uint64_t n)
+{
+	while (n > 0) {
+		size_t c = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
+		XXH3_128bits_update(st, zeros, c);
+		n -= c;
+	}
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t n, off_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+int
+copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
+    uint64_t *progress, int *werr)
+{
+	unsigned char *buf = thread_buf();
+	XXH3_state_t st;
+	uint64_t off = 0;
+	int rc = 0;
+
+	*werr = 0;
+	if (buf == NULL)
+		return -ENOMEM;
+	XXH3_128bits_reset(&st);
+	while (off < size) {
+		uint64_t data = off, hole = size;
+
+		if (maybe_sparse) {
+			off_t d = lseek(src, (off_t)off, SEEK_DATA);
+			if (d < 0) {
+				if (errno == ENXIO)
+					d = (off_t)size;	/* only a hole from here on */
+				else
+					d = (off_t)off;
+			}
+			data = (uint64_t)d > size ? size : (uint64_t)d;
+			if (data > off) {
+				hash_zeros(&st, data - off);
+				if (progress)
+					atomic_fetch_add((_Atomic uint64_t *)progress, data - off);
+				off = data;
+			}
+			if (off >= size)
+				break;
+			off_t h = lseek(src, (off_t)off, SEEK_HOLE);
+			hole = h < 0 || (uint64_t)h > size ? size : (uint64_t)h;
+		}
+		while (off < hole) {
+			size_t want = hole - off > BUFSZ ? BUFSZ : (size_t)(hole - off);
+			ssize_t n = pread(src, buf, want, (off_t)off);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				rc = -errno;
+				goto out;
+			}
+			if (n == 0) {
+				/* the file shrank under us: the rest reads as zeros,
+				 * the caller sees the change with fstat */
+				hash_zeros(&st, size - off);
+				off = size;
+				hole = size;
+				break;
+			}
+			XXH3_128bits_update(&st, buf, (size_t)n);
+			if (dst >= 0 && (rc = write_all(dst, buf, (size_t)n, (off_t)off)) < 0) {
+				*werr = 1;
+				goto out;
+			}
+			off += (uint64_t)n;
+			if (progress)
+				atomic_fetch_add((_Atomic uint64_t *)progress, (uint64_t)n);
+		}
+	}
+	if (dst >= 0 && ftruncate(dst, (off_t)size) < 0) {
+		rc = -errno;
+		*werr = 1;
+		goto out;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+	memcpy(hash, c.digest, 16);
+out:
+	return rc;
+}
+
+static int
+wanted_xattr(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
+	    strncmp(name, "security.", 9) == 0 || strcmp(name, "system.posix_acl_access") == 0 ||
+	    strcmp(name, "system.posix_acl_default") == 0;
+}
+
+int
+xattrs_get(int fd, const char *path, struct mf_entry *e)
+{
+	char *list = NULL;
+	ssize_t n;
+	int rc = 0;
+
+	for (size_t cap = 1024;; cap *= 4) {
+		free(list);
+		if ((list = malloc(cap)) == NULL)
+			return -ENOMEM;
+		n = fd >= 0 ? flistxattr(fd, list, cap) : listxattr(path, list, cap);
+		if (n >= 0)
+			break;
+		if (errno != ERANGE || cap > (1u << 24)) {
+			rc = (errno == ENOTSUP || errno == ENODATA) ? 0 : -errno;
+			goto out;
+		}
+	}
+	for (char *p = list; p < list + n; p += strlen(p) + 1) {
+		struct mf_xattr *nx;
+		void *val = NULL;
+		ssize_t vl;
+
+		if (!wanted_xattr(p))
+			continue;
+		for (size_t cap = 256;; cap *= 4) {
+			free(val);
+			if ((val = malloc(cap)) == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			vl = fd >= 0 ? fgetxattr(fd, p, val, cap) : getxattr(path, p, val, cap);
+			if (vl >= 0)
+				break;
+			if (errno != ERANGE || cap > (1u << 24))
+				break;
+		}
+		if (vl < 0) {
+			free(val);
+			if (errno == ENODATA)
+				continue;	/* removed meanwhile */
+			rc = -errno;
+			goto out;
+		}
+		if ((nx = realloc(e->xattrs, (e->nxattrs + 1) * sizeof(*nx))) == NULL) {
+			free(val);
+			rc = -ENOMEM;
+			goto out;
+		}
+		e->xattrs = nx;
+		nx[e->nxattrs].name = strdup(p);
+		nx[e->nxattrs].value = val;
+		nx[e->nxattrs].len = (size_t)vl;
+		if (nx[e->nxattrs].name == NULL) {
+			free(val);
+			rc = -ENOMEM;
+			goto out;
+		}
+		e->nxattrs++;
+	}
+out:
+	free(list);
+	return rc;
+}
+
+int
+xattrs_set(int fd, const char *path, const struct mf_entry *e)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < e->nxattrs; i++) {
+		const struct mf_xattr *x = &e->xattrs[i];
+		int r = fd >= 0 ? fsetxattr(fd, x->name, x->value, x->len, 0) :
+		    setxattr(path, x->name, x->value, x->len, 0);
+		if (r < 0 && rc == 0)
+			rc = -errno;
+	}
+	return rc;
+}
+
+void
+obj_path(uint64_t id, char *buf, size_t len)
+{
+	snprintf(buf, len, "objects/%02x/%016llx", (unsigned)(id & 0xff), (unsigned long long)id);
+}
+
+int
+seterr(struct stor_result *res, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (res->errmsg[0] != '\0')
+		return rc;	/* the first error is the one that counts */
+	va_start(ap, fmt);
+	vsnprintf(res->errmsg, sizeof(res->errmsg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+savedir_lock(int savefd)
+{
+	int fd = openat(savefd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? -EBUSY : -e;
+	}
+	return fd;	/* held until close (or the process dies) */
+}
+
+double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+workers_auto(int fd)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct statfs sf;
+	int n;
+
+	if (ncpu < 1)
+		ncpu = 1;
+	n = (int)ncpu;
+	/* network filesystems: latency, not CPU, is the limit */
+	if (fd >= 0 && fstatfs(fd, &sf) == 0 &&
+	    (sf.f_type == 0x6969 /* NFS */ || sf.f_type == 0x0BD00BD0 /* Lustre */))
+		n = (int)ncpu * 4;
+	if (n < 2)
+		n = 2;
+	if (n > 32)
+		n = 32;
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* the work queue */
+
+#define WQ_CAP 256
+
+struct wq {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 nonempty, nonfull;
+	void		*ring[WQ_CAP];
+	size_t		 head, count;
+	int		 done;
+	int		 nthreads;
+	pthread_t	*threads;
+	void		(*fn)(void *job, void *arg);
+	void		*arg;
+};
+
+static void *
+wq_main(void *p)
+{
+	struct wq *q = p;
+
+	for (;;) {
+		void *job;
+
+		pthread_mutex_lock(&q->mu);
+		while (q->count == 0 && !q->done)
+			pthread_cond_wait(&q->nonempty, &q->mu);
+		if (q->count == 0) {
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		job = q->ring[q->head];
+		q->head = (q->head + 1) % WQ_CAP;
+		q->count--;
+		pthread_cond_signal(&q->nonfull);
+		pthread_mutex_unlock(&q->mu);
+		q->fn(job, q->arg);
+	}
+	free(tbuf);
+	tbuf = NULL;
+	return NULL;
+}
+
+struct wq *
+wq_new(int nthreads, void (*fn)(void *job, void *arg), void *arg)
+{
+	struct wq *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->nonempty, NULL);
+	pthread_cond_init(&q->nonfull, NULL);
+	q->fn = fn;
+	q->arg = arg;
+	if ((q->threads = calloc((size_t)nthreads, sizeof(pthread_t))) == NULL) {
+		free(q);
+		return NULL;
+	}
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&q->threads[i], NULL, wq_main, q) != 0)
+			break;
+		q->nthreads++;
+	}
+	if (q->nthreads == 0) {
+		free(q->threads);
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+void
+wq_push(struct wq *q, void *job)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->count == WQ_CAP)
+		pthread_cond_wait(&q->nonfull, &q->mu);
+	q->ring[(q->head + q->count) % WQ_CAP] = job;
+	q->count++;
+	pthread_cond_signal(&q->nonempty);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void
+wq_finish(struct wq *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->done = 1;
+	pthread_cond_broadcast(&q->nonempty);
+	pthread_mutex_unlock(&q->mu);
+	for (int i = 0; i < q->nthreads; i++)
+		pthread_join(q->threads[i], NULL);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->nonempty);
+	pthread_cond_destroy(&q->nonfull);
+	free(q->threads);
+	free(q);
+}
+
+/* ------------------------------------------------------------------ */
+/* the progress thread */
+
+struct progress_thread {
+	pthread_t		 th;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	int			 stop;
+	const struct stor_opts	*o;
+	struct stor_progress	*p;
+	double			 t0;
+};
+
+static void *
+progress_main(void *arg)
+{
+	struct progress_thread *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	while (!t->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 500000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+		if (t->stop)
+			break;
+		struct stor_progress snap;
+		snap.bytes_done = atomic_load((_Atomic uint64_t *)&t->p->bytes_done);
+		snap.files_done = atomic_load((_Atomic uint64_t *)&t->p->files_done);
+		snap.bytes_total = t->p->bytes_total;
+		snap.files_total = t->p->files_total;
+		snap.elapsed = now_mono() - t->t0;
+		pthread_mutex_unlock(&t->mu);
+		t->o->progress(&snap, t->o->progress_arg);
+		pthread_mutex_lock(&t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+struct progress_thread *
+progress_start(const struct stor_opts *o, struct stor_progress *p)
+{
+	struct progress_thread *t;
+
+	if (o == NULL || o->progress == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->o = o;
+	t->p = p;
+	t->t0 = now_mono();
+	if (pthread_create(&t->th, NULL, progress_main, t) != 0) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+progress_stop(struct progress_thread *t)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->stop = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	pthread_join(t->th, NULL);
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->cv);
+	free(t);
+}
+
+char *
+stor_savedir(const char *target, const char *cluster, const char *instance)
+{
+	const char *parts[2] = { cluster, instance };
+	size_t tl;
+	char *out;
+
+	if (target == NULL || *target == '\0')
+		return NULL;
+	for (int i = 0; i < 2; i++)
+		if (parts[i] == NULL || *parts[i] == '\0' || strchr(parts[i], '/') != NULL ||
+		    strcmp(parts[i], ".") == 0 || strcmp(parts[i], "..") == 0)
+			return NULL;
+	tl = strlen(target);
+	while (tl > 1 && target[tl - 1] == '/')
+		tl--;
+	if (asprintf(&out, "%.*s/pcm-agent/%s/%s", (int)tl, target, cluster, instance) < 0)
+		return NULL;
+	return out;
+}
+
+int
+stor_mkdir_p(const char *path, mode_t mode)
+{
+	char *buf = strdup(path);
+	struct stat st;
+	int rc = 0;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	for (char *p = buf + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(buf, mode) < 0 && errno != EEXIST) {
+				rc = -errno;
+				break;
+			}
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	free(buf);
+	if (rc == 0 && stat(path, &st) < 0)
+		rc = -errno;
+	else if (rc == 0 && !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	return rc;
+}
+
+const char *
+fmt_bytes(uint64_t n, char *buf, size_t len)
+{
+	static const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)n;
+	int i = 0;
+
+	while (v >= 1024 && i < 5) {
+		v /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.1f %s", v, u[i]);
+	return buf;
+}
+
+static void (*logger)(int level, const char *msg);
+
+void
+stor_set_logger(void (*fn)(int level, const char *msg))
+{
+	logger = fn;
+}
+
+void
+slog(int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (logger != NULL)
+		logger(level, msg);
+	else if (level < 2)
+		fprintf(stderr, "pcm-agent: %s%s\n", level == 0 ? "" : "warning: ", msg);
+}

@@ -1,0 +1,193 @@
+/*
+ * priv.h - internals shared by the storage engine's files (not installed,
+ * not for callers outside storage/ except the unit tests and the fuzzer).
+ */
+#ifndef PCM_STORAGE_PRIV_H
+#define PCM_STORAGE_PRIV_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "storage.h"
+
+/* ------------------------------------------------------------------ */
+/* Manifest (manifest.c)                                               */
+
+enum mf_type {
+	MF_DIR = 'd',
+	MF_FILE = 'f',
+	MF_HARDLINK = 'h',	/* another name of an earlier 'f' (link = its index) */
+	MF_SYMLINK = 'l',
+	MF_FIFO = 'p',
+	MF_CHR = 'c',
+	MF_BLK = 'b',
+};
+
+#define MF_F_CHANGED	0x1	/* changed while it was read: the next save copies it again */
+
+struct mf_xattr {
+	char	*name;		/* NUL-terminated */
+	void	*value;
+	size_t	 len;
+};
+
+struct mf_entry {
+	char		*name;		/* bytes, NUL-terminated (names hold no NUL); "." for entry 0 */
+	char		*target;	/* symlink target, NUL-terminated, or NULL */
+	struct mf_xattr	*xattrs;
+	uint32_t	 nxattrs;
+	uint32_t	 parent;	/* index of the directory holding it (0 for entry 0) */
+	uint32_t	 link;		/* MF_HARDLINK: index of the 'f' entry */
+	uint8_t		 type;		/* enum mf_type */
+	uint8_t		 flags;		/* MF_F_* */
+	uint16_t	 wflags;	/* working flags of save/restore, not stored */
+	uint32_t	 mode;		/* permission bits, 07777 */
+	uint32_t	 uid, gid;
+	int64_t		 mtime_s, ctime_s;
+	uint32_t	 mtime_ns, ctime_ns;
+	uint64_t	 size;
+	uint64_t	 ino;		/* source inode (incremental check) */
+	uint64_t	 rdev;
+	uint64_t	 obj;		/* object id, 0 = none (empty file) */
+	unsigned char	 hash[16];	/* XXH3-128 of the data, canonical (big-endian) */
+};
+
+struct manifest {
+	struct mf_entry	*e;
+	size_t		 n, cap;
+	uint64_t	 next_obj;	/* first object id not yet used */
+	int64_t		 created;
+	int		 prestage;
+	char		*source, *cluster, *instance;
+	/* lookup by (parent, name), built on demand by mf_index() */
+	uint32_t	*htab;
+	size_t		 hsize;
+};
+
+struct manifest *mf_new(void);
+void mf_free(struct manifest *mf);
+/* Append an entry; the manifest takes ownership of e's name/target/xattrs.
+ * Returns the new index, or -ENOMEM (then it frees them). */
+long mf_add(struct manifest *mf, struct mf_entry *e);
+void mf_entry_clear(struct mf_entry *e);
+
+/* Write the manifest text to fp (entries with wflags & MF_W_DROP are
+ * left out and the indexes renumbered).  0 or -errno. */
+#define MF_W_DROP	0x8000
+int mf_write(struct manifest *mf, FILE *fp);
+
+/*
+ * Parse a manifest.  Checks everything: the header, every field, that a
+ * parent is an earlier directory on the current path (pre-order), that a
+ * hardlink names an earlier file, that names are single components, and
+ * the trailer (entry count and checksum of the text).  On error returns
+ * -EBADMSG (or -ENOMEM / -errno) with a message "line N: why" in err.
+ * *out is owned by the caller (mf_free).
+ */
+int mf_read(FILE *fp, struct manifest **out, char *err, size_t errlen);
+int mf_read_buf(const void *buf, size_t len, struct manifest **out, char *err, size_t errlen);
+/* Read SAVEDIR/MANIFEST relative to a directory fd. -ENOENT if none. */
+int mf_load(int savefd, struct manifest **out, char *err, size_t errlen);
+
+/* Build the (parent, name) index; then mf_lookup. */
+int mf_index(struct manifest *mf);
+/* Index of the child `name` of directory `parent`, or -1. */
+long mf_lookup(const struct manifest *mf, uint32_t parent, const char *name);
+
+/* "dir/sub/name" of entry i into buf (truncated with "..."); returns buf. */
+const char *mf_path(const struct manifest *mf, size_t i, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Safe file system access (walk.c)                                    */
+
+/* openat2(dirfd, name, flags, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|
+ * RESOLVE_NO_MAGICLINKS [|RESOLVE_NO_XDEV]) with O_NOFOLLOW|O_CLOEXEC,
+ * falling back to openat() with O_NOFOLLOW when the kernel lacks openat2.
+ * Returns an fd or -errno. */
+int safe_openat(int dirfd, const char *name, int flags, mode_t mode, int noxdev);
+/* Open directory entry i of mf beneath rootfd, one component at a time. */
+int safe_open_entry_dir(int rootfd, const struct manifest *mf, size_t i);
+
+/* a stack of open directories following the manifest's pre-order */
+struct dirstack {
+	struct { uint32_t idx; int fd; } *v;
+	size_t n, cap;
+};
+/* Make the top of the stack directory entry `dir`, opening what is
+ * missing beneath rootfd (v[0] must be entry 0).  on_pop is called for
+ * each directory left (restore applies its metadata then).  fd or -errno. */
+int dirstack_goto(struct dirstack *ds, const struct manifest *mf, uint32_t dir,
+    void (*on_pop)(uint32_t idx, int fd, void *arg), void *arg);
+void dirstack_clear(struct dirstack *ds,
+    void (*on_pop)(uint32_t idx, int fd, void *arg), void *arg);
+
+/* Raise RLIMIT_NOFILE to its hard limit (deep trees, many workers). */
+void raise_nofile(void);
+
+/* ------------------------------------------------------------------ */
+/* Data and metadata (copy.c)                                          */
+
+struct copy_stats {
+	uint64_t	bytes;		/* logical bytes hashed */
+	uint64_t	written;	/* bytes written */
+};
+
+/*
+ * Copy src to dst keeping holes (SEEK_DATA/SEEK_HOLE), hashing the logical
+ * content (holes as zeros) into hash.  dst may be -1 (hash only).
+ * Stops at `size` bytes (the size seen when the copy started) and leaves
+ * dst with exactly that size.  `progress` (may be NULL) is added to as
+ * bytes pass.  0 or -errno; *werr = 1 when the error was on dst.
+ */
+int copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
+    uint64_t *progress, int *werr);
+
+/* Read the user/trusted/security/system.posix_acl xattrs of fd (or of
+ * path when fd < 0) into e.  0 or -errno (-ENOTSUP is not an error: none). */
+int xattrs_get(int fd, const char *path, struct mf_entry *e);
+/* Set them; fd, or path when fd < 0.  0 or the first -errno. */
+int xattrs_set(int fd, const char *path, const struct mf_entry *e);
+
+/* hex of a 16-byte hash into 33 bytes */
+void hash_hex(const unsigned char h[16], char out[33]);
+
+/* object path "objects/XX/ID" for id, into buf */
+void obj_path(uint64_t id, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Work queue (copy.c): N threads running fn(job, arg)                  */
+
+struct wq;
+struct wq *wq_new(int nthreads, void (*fn)(void *job, void *arg), void *arg);
+/* Queue a job (blocks while the queue is full). */
+void wq_push(struct wq *q, void *job);
+/* Wait for every job, stop the threads, free.  NULL-safe. */
+void wq_finish(struct wq *q);
+int workers_auto(int fd);
+
+/* progress thread: calls opts->progress every 0.5 s with *p */
+struct progress_thread;
+struct progress_thread *progress_start(const struct stor_opts *o, struct stor_progress *p);
+void progress_stop(struct progress_thread *t);
+double now_mono(void);
+
+/* "msg" into res->errmsg; returns rc */
+int seterr(struct stor_result *res, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* mkdir -p (missing parts get mode); 0 or -errno */
+int stor_mkdir_p(const char *path, mode_t mode);
+/* "4.2 GiB" into buf */
+const char *fmt_bytes(uint64_t n, char *buf, size_t len);
+
+/* diagnostics through stor_set_logger() */
+void slog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define slog_warn(...)		slog(0, __VA_ARGS__)
+#define slog_notice(...)	slog(1, __VA_ARGS__)
+#define slog_info(...)		slog(2, __VA_ARGS__)
+
+/* flock SAVEDIR/lock: the fd holding it, -EBUSY */
+int savedir_lock(int savefd);
+
+#endif

@@ -1,0 +1,870 @@
+/*
+ * save.c - save a tree into SAVEDIR (see storage.h for the layout).
+ *
+ *  1. lock SAVEDIR, load the previous MANIFEST (if any), remove objects
+ *     it does not refer to (left by a crashed run);
+ *  2. walk the source (sorted, pre-order) into a new manifest; a file whose
+ *     size, mtime, ctime and inode match the previous save keeps its object;
+ *  3. check the free space on the target;
+ *  4. copy the other files into new objects with worker threads, each file
+ *     checksummed as it passes and re-checked with fstat for changes;
+ *  5. syncfs the target, write MANIFEST.tmp, fsync, rename to MANIFEST,
+ *     fsync the directory: from here the new save is the complete one;
+ *  6. remove the objects the new manifest does not refer to.
+ * A crash before 5 leaves the previous save complete, after it the new.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "priv.h"
+
+#define W_COPY	0x1	/* new manifest: data to copy */
+#define W_SEEN	0x2	/* old manifest: still in the source */
+
+struct hl {		/* (dev, ino) -> first entry, for files with nlink > 1 */
+	uint64_t	 dev, ino;
+	uint32_t	 idx;
+	int		 used;
+};
+
+struct save {
+	const struct stor_opts	*o;
+	struct stor_result	*res;
+	const char		*source, *savedir;
+	int			 srcfd, savefd;
+	int			 objfd[256];
+	struct manifest		*old, *mf;
+	struct hl		*hl;
+	size_t			 hlsize, hln;
+	uint64_t		 srcdev;
+	struct stor_progress	 prog;
+	_Atomic uint64_t	 next_obj;
+	_Atomic int		 fatal;
+	pthread_mutex_t		 mu;
+	uint64_t		 need;		/* bytes to be written */
+};
+
+static void
+entry_from_stat(struct mf_entry *e, const struct stat *st)
+{
+	e->mode = st->st_mode & 07777;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	e->mtime_s = st->st_mtim.tv_sec;
+	e->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
+	e->ctime_s = st->st_ctim.tv_sec;
+	e->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+	e->ino = st->st_ino;
+	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	e->rdev = (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) ? st->st_rdev : 0;
+}
+
+static void
+fatal_err(struct save *s, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fatal_err(struct save *s, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&s->mu);
+	if (atomic_load(&s->fatal) == 0) {
+		va_start(ap, fmt);
+		vsnprintf(s->res->errmsg, sizeof(s->res->errmsg), fmt, ap);
+		va_end(ap);
+		atomic_store(&s->fatal, rc);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* hardlinks */
+
+static long
+hl_find(struct save *s, uint64_t dev, uint64_t ino)
+{
+	if (s->hlsize == 0)
+		return -1;
+	size_t h = (size_t)((ino * 0x9E3779B97F4A7C15ull) ^ dev) & (s->hlsize - 1);
+	while (s->hl[h].used) {
+		if (s->hl[h].dev == dev && s->hl[h].ino == ino)
+			return s->hl[h].idx;
+		h = (h + 1) & (s->hlsize - 1);
+	}
+	return -1;
+}
+
+static int
+hl_add(struct save *s, uint64_t dev, uint64_t ino, uint32_t idx)
+{
+	if (s->hln * 2 >= s->hlsize) {
+		size_t ns = s->hlsize ? s->hlsize * 2 : 1024;
+		struct hl *nv = calloc(ns, sizeof(*nv)), *ov = s->hl;
+		size_t os = s->hlsize;
+		if (nv == NULL)
+			return -ENOMEM;
+		s->hl = nv;
+		s->hlsize = ns;
+		s->hln = 0;
+		for (size_t i = 0; i < os; i++)
+			if (ov[i].used)
+				hl_add(s, ov[i].dev, ov[i].ino, ov[i].idx);
+		free(ov);
+	}
+	size_t h = (size_t)((ino * 0x9E3779B97F4A7C15ull) ^ dev) & (s->hlsize - 1);
+	while (s->hl[h].used)
+		h = (h + 1) & (s->hlsize - 1);
+	s->hl[h] = (struct hl){ dev, ino, idx, 1 };
+	s->hln++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* phase 1: the walk */
+
+static int
+cmpname(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* the names in dirfd, sorted bytewise; *out malloc'd array of malloc'd names */
+static int
+read_names(int dirfd, char ***out, size_t *nout)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((d = fdopendir(fd)) == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char **nv = realloc(v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+			cap = nc;
+		}
+		if ((v[n] = strdup(de->d_name)) == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		n++;
+		errno = 0;
+	}
+	if (errno != 0)
+		rc = -errno;
+out:
+	closedir(d);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmpname);
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+static int
+same_file(const struct mf_entry *o, const struct mf_entry *e)
+{
+	return o->type == MF_FILE && !(o->flags & MF_F_CHANGED) && o->size == e->size &&
+	    o->mtime_s == e->mtime_s && o->mtime_ns == e->mtime_ns &&
+	    o->ctime_s == e->ctime_s && o->ctime_ns == e->ctime_ns && o->ino == e->ino;
+}
+
+static int walk_dir(struct save *s, int dirfd, uint32_t idx, long oidx, unsigned depth);
+
+static int
+walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
+    unsigned depth)
+{
+	struct mf_entry e = { 0 };
+	struct stat st;
+	char pbuf[PATH_MAX];
+	long oi = -1, idx;
+	int rc = 0, fd = -1;
+
+	e.name = name;		/* owned from here */
+	e.parent = parent;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT) {
+			s->res->vanished++;
+			rc = 0;
+		} else {
+			rc = -errno;
+			fatal_err(s, rc, "cannot stat %s/%s: %s", s->source, name, strerror(errno));
+		}
+		goto out;
+	}
+	entry_from_stat(&e, &st);
+	if (s->old != NULL && oparent >= 0)
+		oi = mf_lookup(s->old, (uint32_t)oparent, name);
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG:
+		if (st.st_nlink > 1) {
+			long first = hl_find(s, st.st_dev, st.st_ino);
+			if (first >= 0) {
+				e.type = MF_HARDLINK;
+				e.link = (uint32_t)first;
+				e.size = 0;
+				break;
+			}
+		}
+		e.type = MF_FILE;
+		if (oi >= 0 && same_file(&s->old->e[oi], &e)) {
+			struct mf_entry *o = &s->old->e[oi];
+			e.obj = o->obj;
+			memcpy(e.hash, o->hash, 16);
+			e.xattrs = o->xattrs;
+			e.nxattrs = o->nxattrs;
+			o->xattrs = NULL;
+			o->nxattrs = 0;
+			s->res->files_reused++;
+		} else {
+			e.wflags |= W_COPY;
+			s->prog.files_total++;
+			s->prog.bytes_total += e.size;
+			s->need += (uint64_t)st.st_blocks * 512 + 4096;
+		}
+		break;
+	case S_IFDIR:
+		e.type = MF_DIR;
+		fd = safe_openat(dirfd, name, O_RDONLY | O_DIRECTORY, 0, 1);
+		if (fd == -EXDEV) {
+			slog_notice("skipping %s: a mount point inside the source",
+			    mf_path(s->mf, parent, pbuf, sizeof(pbuf)));
+			s->res->skipped++;
+			goto out;
+		}
+		if (fd == -ENOENT || fd == -ELOOP || fd == -ENOTDIR) {
+			slog_notice("%s/%s vanished or was replaced during the save",
+			    mf_path(s->mf, parent, pbuf, sizeof(pbuf)), name);
+			s->res->vanished++;
+			goto out;
+		}
+		if (fd < 0) {
+			rc = fd;
+			fatal_err(s, rc, "cannot open directory %s/%s: %s",
+			    mf_path(s->mf, parent, pbuf, sizeof(pbuf)), name, strerror(-fd));
+			goto out;
+		}
+		if (fstat(fd, &st) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		entry_from_stat(&e, &st);
+		if ((rc = xattrs_get(fd, NULL, &e)) < 0)
+			goto out;
+		break;
+	case S_IFLNK: {
+		size_t cap = PATH_MAX;
+		ssize_t n;
+		e.type = MF_SYMLINK;
+		if ((e.target = malloc(cap + 1)) == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		n = readlinkat(dirfd, name, e.target, cap);
+		if (n < 0 && (errno == ENOENT || errno == EINVAL)) {
+			s->res->vanished++;
+			goto out;
+		}
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			fatal_err(s, rc, "cannot read symlink %s/%s: %s",
+			    mf_path(s->mf, parent, pbuf, sizeof(pbuf)), name, strerror(-rc));
+			goto out;
+		}
+		e.target[n] = '\0';
+		break;
+	}
+	case S_IFIFO:
+	case S_IFCHR:
+	case S_IFBLK: {
+		char proc[64];
+		struct stat st2;
+		e.type = S_ISFIFO(st.st_mode) ? MF_FIFO : S_ISCHR(st.st_mode) ? MF_CHR : MF_BLK;
+		fd = safe_openat(dirfd, name, O_PATH, 0, 0);
+		if (fd < 0 || fstat(fd, &st2) < 0 || st2.st_ino != st.st_ino ||
+		    (st2.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+			s->res->vanished++;
+			goto out;
+		}
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if ((rc = xattrs_get(-1, proc, &e)) < 0)
+			goto out;
+		break;
+	}
+	case S_IFSOCK:
+		slog_notice("skipping socket %s/%s", mf_path(s->mf, parent, pbuf, sizeof(pbuf)), name);
+		s->res->skipped++;
+		goto out;
+	default:
+		s->res->skipped++;
+		goto out;
+	}
+	if (oi >= 0)
+		s->old->e[oi].wflags |= W_SEEN;
+	uint64_t dev = st.st_dev, ino = st.st_ino;
+	int is_dir = e.type == MF_DIR, first_link = e.type == MF_FILE && st.st_nlink > 1;
+	if ((idx = mf_add(s->mf, &e)) < 0) {
+		rc = (int)idx;
+		goto out;
+	}
+	if (first_link && (rc = hl_add(s, dev, ino, (uint32_t)idx)) < 0)
+		goto out;
+	if (is_dir) {
+		long od = (oi >= 0 && s->old->e[oi].type == MF_DIR) ? oi : -1;
+		rc = walk_dir(s, fd, (uint32_t)idx, od, depth + 1);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	mf_entry_clear(&e);
+	return rc;
+}
+
+static int
+walk_dir(struct save *s, int dirfd, uint32_t idx, long oidx, unsigned depth)
+{
+	char **names = NULL, pbuf[PATH_MAX];
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = read_names(dirfd, &names, &n)) < 0) {
+		fatal_err(s, rc, "cannot read directory %s: %s",
+		    mf_path(s->mf, idx, pbuf, sizeof(pbuf)), strerror(-rc));
+		return rc;
+	}
+	for (i = 0; i < n; i++) {
+		char *nm = names[i];
+		names[i] = NULL;
+		if ((rc = walk_entry(s, dirfd, idx, oidx, nm, depth)) < 0 || atomic_load(&s->fatal))
+			break;
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc < 0 ? rc : atomic_load(&s->fatal);
+}
+
+/* ------------------------------------------------------------------ */
+/* phase 2: copy */
+
+struct job {
+	uint32_t	idx;
+	int		fd;
+};
+
+static void
+copy_job(void *p, void *arg)
+{
+	struct job *j = p;
+	struct save *s = arg;
+	struct mf_entry *e = &s->mf->e[j->idx];
+	struct stat st1, st2;
+	char name[32], pbuf[PATH_MAX];
+	int ofd = -1, rc, werr = 0;
+	uint64_t id = 0;
+
+	if (atomic_load(&s->fatal))
+		goto out;
+	if (fstat(j->fd, &st1) < 0 || !S_ISREG(st1.st_mode)) {
+		slog_notice("%s was replaced during the save: left out",
+		    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)));
+		e->wflags |= MF_W_DROP;
+		goto out;
+	}
+	entry_from_stat(e, &st1);
+	if ((rc = xattrs_get(j->fd, NULL, e)) < 0) {
+		fatal_err(s, rc, "cannot read the xattrs of %s: %s",
+		    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
+		goto out;
+	}
+	if (e->size > 0) {
+		id = atomic_fetch_add(&s->next_obj, 1);
+		snprintf(name, sizeof(name), "%016llx", (unsigned long long)id);
+		ofd = openat(s->objfd[id & 0xff], name,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (ofd < 0) {
+			rc = -errno;
+			fatal_err(s, rc, "cannot create %s/objects/%02x/%s: %s", s->savedir,
+			    (unsigned)(id & 0xff), name, strerror(errno));
+			goto out;
+		}
+	}
+	rc = copy_data(j->fd, ofd, e->size, (uint64_t)st1.st_blocks * 512 < e->size, e->hash,
+	    &s->prog.bytes_done, &werr);
+	if (rc < 0) {
+		if (werr && rc == -ENOSPC)
+			fatal_err(s, rc, "target %s is full: the save needs about %s more "
+			    "(free space there, or choose a larger target); the source is untouched "
+			    "and the previous save intact", s->savedir,
+			    fmt_bytes(s->need, pbuf, sizeof(pbuf)));
+		else if (werr)
+			fatal_err(s, rc, "cannot write to %s: %s", s->savedir, strerror(-rc));
+		else
+			fatal_err(s, rc, "cannot read %s/%s: %s", s->source,
+			    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
+		goto out;
+	}
+	e->obj = id;
+	if (fstat(j->fd, &st2) == 0 && (st2.st_size != st1.st_size ||
+	    st2.st_mtim.tv_sec != st1.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec ||
+	    st2.st_ctim.tv_sec != st1.st_ctim.tv_sec || st2.st_ctim.tv_nsec != st1.st_ctim.tv_nsec)) {
+		e->flags |= MF_F_CHANGED;
+		pthread_mutex_lock(&s->mu);
+		s->res->changed++;
+		pthread_mutex_unlock(&s->mu);
+		if (!s->o->prestage)
+			slog_notice("%s changed while it was saved: the saved copy may be torn "
+			    "(the next save copies it again)", mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)));
+	}
+	atomic_fetch_add((_Atomic uint64_t *)&s->prog.files_done, 1);
+	stor_crashpoint("save-object");
+out:
+	if (ofd >= 0)
+		close(ofd);
+	close(j->fd);
+	free(j);
+}
+
+static int
+copy_phase(struct save *s)
+{
+	struct dirstack ds = { 0 };
+	struct wq *q = NULL;
+	long badparent = -1;
+	char pbuf[PATH_MAX];
+	int nw = s->o->workers > 0 ? s->o->workers : workers_auto(s->savefd), rc = 0, fd;
+
+	if ((fd = dup(s->srcfd)) < 0)
+		return -errno;
+	ds.v = NULL;
+	if ((ds.v = malloc(64 * sizeof(ds.v[0]))) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	ds.cap = 64;
+	ds.v[0].idx = 0;
+	ds.v[0].fd = fd;
+	ds.n = 1;
+	if ((q = wq_new(nw, copy_job, s)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 1; i < s->mf->n && !atomic_load(&s->fatal); i++) {
+		struct mf_entry *e = &s->mf->e[i];
+		struct job *j;
+		int dfd, ffd;
+
+		if (!(e->wflags & W_COPY))
+			continue;
+		if ((long)e->parent == badparent) {
+			e->wflags |= MF_W_DROP;
+			continue;
+		}
+		dfd = dirstack_goto(&ds, s->mf, e->parent, NULL, NULL);
+		if (dfd < 0) {
+			if (dfd == -ENOMEM) {
+				rc = dfd;
+				break;
+			}
+			slog_notice("directory %s vanished or was replaced during the save: "
+			    "its files are left out", mf_path(s->mf, e->parent, pbuf, sizeof(pbuf)));
+			badparent = e->parent;
+			e->wflags |= MF_W_DROP;
+			s->res->vanished++;
+			continue;
+		}
+		ffd = safe_openat(dfd, e->name, O_RDONLY | O_NONBLOCK | O_NOATIME, 0, 0);
+		if (ffd == -EPERM)
+			ffd = safe_openat(dfd, e->name, O_RDONLY | O_NONBLOCK, 0, 0);
+		if (ffd < 0) {
+			if (ffd == -ENOENT || ffd == -ELOOP || ffd == -ENOTDIR || ffd == -ENXIO) {
+				slog_notice("%s vanished or was replaced during the save: left out",
+				    mf_path(s->mf, i, pbuf, sizeof(pbuf)));
+				e->wflags |= MF_W_DROP;
+				s->res->vanished++;
+				continue;
+			}
+			rc = ffd;
+			fatal_err(s, rc, "cannot open %s/%s: %s", s->source,
+			    mf_path(s->mf, i, pbuf, sizeof(pbuf)), strerror(-ffd));
+			break;
+		}
+		if ((j = malloc(sizeof(*j))) == NULL) {
+			close(ffd);
+			rc = -ENOMEM;
+			break;
+		}
+		j->idx = (uint32_t)i;
+		j->fd = ffd;
+		wq_push(q, j);
+	}
+out:
+	wq_finish(q);
+	dirstack_clear(&ds, NULL, NULL);
+	if (rc == 0)
+		rc = atomic_load(&s->fatal);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* objects: creation of the fan-out, garbage collection */
+
+static int
+open_objdirs(struct save *s)
+{
+	int ofd;
+
+	if (mkdirat(s->savefd, "objects", 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((ofd = safe_openat(s->savefd, "objects", O_RDONLY | O_DIRECTORY, 0, 0)) < 0)
+		return ofd;
+	for (int i = 0; i < 256; i++) {
+		char nm[4];
+		snprintf(nm, sizeof(nm), "%02x", i);
+		if (mkdirat(ofd, nm, 0700) < 0 && errno != EEXIST) {
+			int rc = -errno;
+			close(ofd);
+			return rc;
+		}
+		if ((s->objfd[i] = safe_openat(ofd, nm, O_RDONLY | O_DIRECTORY, 0, 0)) < 0) {
+			int rc = s->objfd[i];
+			close(ofd);
+			return rc;
+		}
+	}
+	close(ofd);
+	return 0;
+}
+
+static int
+cmpu64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Remove every object (and leftover temp file) that mf does not refer to.
+ * mf NULL: remove them all. */
+static int
+gc_objects(struct save *s, const struct manifest *mf, int crashpoints)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (mf != NULL) {
+		if ((ids = malloc((mf->n + 1) * sizeof(*ids))) == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < mf->n; i++)
+			if (mf->e[i].type == MF_FILE && mf->e[i].obj != 0 &&
+			    !(mf->e[i].wflags & MF_W_DROP))
+				ids[n++] = mf->e[i].obj;
+		qsort(ids, n, sizeof(*ids), cmpu64);
+	}
+	for (int b = 0; b < 256; b++) {
+		int fd = dup(s->objfd[b]);
+		DIR *d;
+		struct dirent *de;
+
+		if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			rc = -errno;
+			break;
+		}
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			char *end;
+			uint64_t id;
+
+			if (de->d_name[0] == '.')
+				continue;
+			errno = 0;
+			id = strtoull(de->d_name, &end, 16);
+			if (errno == 0 && *end == '\0' && ids != NULL &&
+			    bsearch(&id, ids, n, sizeof(*ids), cmpu64) != NULL)
+				continue;
+			if (unlinkat(s->objfd[b], de->d_name, 0) < 0 && errno != ENOENT) {
+				rc = -errno;
+				continue;
+			}
+			if (crashpoints)
+				stor_crashpoint("save-gc");
+		}
+		closedir(d);
+	}
+	free(ids);
+	return rc;
+}
+
+static int
+write_manifest(struct save *s)
+{
+	FILE *fp = NULL;
+	int fd, rc;
+
+	fd = openat(s->savefd, "MANIFEST.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -errno;
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	setvbuf(fp, NULL, _IOFBF, 1 << 20);
+	if ((rc = mf_write(s->mf, fp)) < 0)
+		goto out;
+	if (fsync(fileno(fp)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+out:
+	if (fclose(fp) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+path_inside(const char *a, const char *b)	/* a is b or below b (real paths) */
+{
+	size_t n = strlen(b);
+	if (n == 1)
+		return 1;
+	return strncmp(a, b, n) == 0 && (a[n] == '/' || a[n] == '\0');
+}
+
+int
+stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
+    struct stor_result *res)
+{
+	static const struct stor_opts defopts;
+	struct save s = { 0 };
+	struct progress_thread *pt = NULL;
+	char err[256], b1[32], b2[32], *rsrc = NULL, *rsave = NULL;
+	struct stat st;
+	struct statvfs sv;
+	double t0 = now_mono();
+	int rc, lockfd = -1;
+
+	memset(res, 0, sizeof(*res));
+	s.o = opts ? opts : &defopts;
+	s.res = res;
+	s.source = source;
+	s.savedir = savedir;
+	s.srcfd = s.savefd = -1;
+	for (int i = 0; i < 256; i++)
+		s.objfd[i] = -1;
+	pthread_mutex_init(&s.mu, NULL);
+	raise_nofile();
+
+	if ((s.srcfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = seterr(res, -errno, "cannot open the source %s: %s", source, strerror(errno));
+		goto out;
+	}
+	if ((rc = stor_mkdir_p(savedir, 0700)) < 0) {
+		rc = seterr(res, rc, "cannot create the save directory %s: %s", savedir, strerror(-rc));
+		goto out;
+	}
+	if ((s.savefd = open(savedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = seterr(res, -errno, "cannot open the save directory %s: %s", savedir,
+		    strerror(errno));
+		goto out;
+	}
+	rsrc = realpath(source, NULL);
+	rsave = realpath(savedir, NULL);
+	if (rsrc != NULL && rsave != NULL && (path_inside(rsave, rsrc) || path_inside(rsrc, rsave))) {
+		rc = seterr(res, -EINVAL, "the save directory %s and the source %s overlap "
+		    "(choose a target outside the source)", savedir, source);
+		goto out;
+	}
+	if ((lockfd = savedir_lock(s.savefd)) < 0) {
+		rc = seterr(res, lockfd, lockfd == -EBUSY ?
+		    "%s is in use by another pcm-agent save, restore or verify" :
+		    "cannot lock %s: %s", savedir, strerror(-lockfd));
+		goto out;
+	}
+	if ((rc = open_objdirs(&s)) < 0) {
+		rc = seterr(res, rc, "cannot create %s/objects: %s", savedir, strerror(-rc));
+		goto out;
+	}
+	rc = mf_load(s.savefd, &s.old, err, sizeof(err));
+	if (rc == -EBADMSG)
+		slog_notice("the previous save in %s is not complete (%s): making a full save",
+		    savedir, err);
+	else if (rc < 0 && rc != -ENOENT) {
+		rc = seterr(res, rc, "cannot read %s/MANIFEST: %s", savedir, err);
+		goto out;
+	}
+	/* objects from a crashed run: nothing refers to them */
+	if ((rc = gc_objects(&s, s.old, 0)) < 0) {
+		rc = seterr(res, rc, "cannot clean %s/objects: %s", savedir, strerror(-rc));
+		goto out;
+	}
+	unlinkat(s.savefd, "MANIFEST.tmp", 0);
+
+	/* phase 1: walk */
+	if ((s.mf = mf_new()) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	s.next_obj = s.old ? s.old->next_obj : 1;
+	{
+		struct mf_entry root = { 0 };
+		if (fstat(s.srcfd, &st) < 0 || (root.name = strdup(".")) == NULL) {
+			rc = seterr(res, -ENOMEM, "cannot stat %s", source);
+			goto out;
+		}
+		s.srcdev = st.st_dev;
+		entry_from_stat(&root, &st);
+		root.type = MF_DIR;
+		if ((rc = xattrs_get(s.srcfd, NULL, &root)) < 0) {
+			mf_entry_clear(&root);
+			rc = seterr(res, rc, "cannot read the xattrs of %s: %s", source, strerror(-rc));
+			goto out;
+		}
+		if ((rc = (int)mf_add(s.mf, &root)) < 0)
+			goto out;
+	}
+	pt = progress_start(s.o, &s.prog);
+	if ((rc = walk_dir(&s, s.srcfd, 0, s.old ? 0 : -1, 0)) < 0) {
+		seterr(res, rc, "cannot walk %s: %s", source, strerror(-rc));
+		goto out;
+	}
+	if (s.old != NULL)
+		for (size_t i = 1; i < s.old->n; i++)
+			if (!(s.old->e[i].wflags & W_SEEN))
+				res->removed++;
+
+	/* the space it takes */
+	if (fstatvfs(s.savefd, &sv) == 0) {
+		uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+		uint64_t need = s.need + (uint64_t)s.mf->n * 200;
+		if (need > avail) {
+			rc = seterr(res, -ENOSPC, "target %s has %s free, the save needs %s "
+			    "(free space there, or choose a larger target); the source is untouched "
+			    "and the previous save intact", savedir, fmt_bytes(avail, b1, sizeof(b1)),
+			    fmt_bytes(need, b2, sizeof(b2)));
+			goto out;
+		}
+	}
+
+	/* phase 2: copy */
+	if ((rc = copy_phase(&s)) < 0)
+		goto out;
+	if (syncfs(s.savefd) < 0) {
+		rc = seterr(res, -errno, "cannot sync %s: %s", savedir, strerror(errno));
+		goto out;
+	}
+	stor_crashpoint("save-synced");
+
+	/* the manifest, last */
+	s.mf->next_obj = atomic_load(&s.next_obj);
+	s.mf->created = time(NULL);
+	s.mf->prestage = s.o->prestage;
+	s.mf->source = rsrc ? strdup(rsrc) : strdup(source);
+	s.mf->cluster = s.o->cluster ? strdup(s.o->cluster) : NULL;
+	s.mf->instance = s.o->instance ? strdup(s.o->instance) : NULL;
+	if ((rc = write_manifest(&s)) < 0) {
+		if (rc == -ENOSPC)
+			seterr(res, rc, "target %s is full: no room for the manifest (free space "
+			    "there); the previous save is intact", savedir);
+		else
+			seterr(res, rc, "cannot write %s/MANIFEST.tmp: %s", savedir, strerror(-rc));
+		unlinkat(s.savefd, "MANIFEST.tmp", 0);
+		goto out;
+	}
+	stor_crashpoint("save-manifest");
+	if (renameat(s.savefd, "MANIFEST.tmp", s.savefd, "MANIFEST") < 0 || fsync(s.savefd) < 0) {
+		rc = seterr(res, -errno, "cannot put %s/MANIFEST in place: %s", savedir,
+		    strerror(errno));
+		goto out;
+	}
+	stor_crashpoint("save-renamed");
+	if ((rc = gc_objects(&s, s.mf, 1)) < 0)
+		slog_notice("cannot remove old objects from %s: %s (the next save retries)",
+		    savedir, strerror(-rc));
+	rc = 0;
+	for (size_t i = 0; i < s.mf->n; i++) {
+		const struct mf_entry *e = &s.mf->e[i];
+		if (e->wflags & MF_W_DROP)
+			continue;
+		res->entries++;
+		if (e->type == MF_FILE) {
+			res->files++;
+			res->bytes += e->size;
+			if (e->wflags & W_COPY) {
+				res->files_copied++;
+				res->bytes_copied += e->size;
+			}
+		}
+	}
+out:
+	progress_stop(pt);
+	if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0 && s.old != NULL)
+		gc_objects(&s, s.old, 0);	/* the new objects of a failed save */
+	else if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0 && s.old == NULL)
+		gc_objects(&s, NULL, 0);
+	if (rc < 0 && res->errmsg[0] == '\0')
+		seterr(res, rc, "cannot save %s to %s: %s", source, savedir, strerror(-rc));
+	res->seconds = now_mono() - t0;
+	for (int i = 0; i < 256; i++)
+		if (s.objfd[i] >= 0)
+			close(s.objfd[i]);
+	if (lockfd >= 0)
+		close(lockfd);
+	if (s.srcfd >= 0)
+		close(s.srcfd);
+	if (s.savefd >= 0)
+		close(s.savefd);
+	free(s.hl);
+	free(rsrc);
+	free(rsave);
+	mf_free(s.old);
+	mf_free(s.mf);
+	pthread_mutex_destroy(&s.mu);
+	return rc;
+}

@@ -1,0 +1,196 @@
+/*
+ * storage.h - the storage engine of pcm-agent: find where to save the
+ * ephemeral volume, save it, verify the save, restore it.
+ *
+ * A library: it knows nothing of AWS or Slurm, never exits, never prints
+ * on stdout.  Diagnostics about single files (vanished, changed, skipped
+ * socket) go through log.h as notices; a failure comes back as -errno
+ * with a one-line message in stor_result.errmsg.
+ *
+ * Layout of a save directory (SAVEDIR = TARGET/pcm-agent/<cluster>/<instance>):
+ *   SAVEDIR/MANIFEST        the complete save: every entry with its metadata
+ *                           and XXH3-128 checksum, ended by a trailer line
+ *                           with the entry count and the checksum of the
+ *                           manifest itself.  Written last, fsynced, and put
+ *                           in place by rename(): a save is complete exactly
+ *                           when MANIFEST exists and its trailer checks out.
+ *   SAVEDIR/objects/XX/ID   file data, one object per inode (sparse like
+ *                           the source); a new save writes new objects and
+ *                           never touches the ones the previous MANIFEST
+ *                           refers to, so a crash at any point leaves the
+ *                           old or the new save complete.  Objects no
+ *                           MANIFEST refers to are removed by the next run.
+ *   SAVEDIR/lock            flock: one save/restore/verify of SAVEDIR at a time
+ * Owners, modes, times, xattrs and ACLs live in the manifest, so any target
+ * filesystem (EFS has no xattrs) holds an exact save.
+ */
+#ifndef PCM_STORAGE_H
+#define PCM_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ */
+/* Mounts: the ephemeral volume and the save targets (libmount)        */
+
+enum stor_fskind {
+	STOR_FS_OTHER = 0,	/* a local filesystem we do not classify */
+	STOR_FS_EFS,		/* efs, or nfs4 from fs-....efs.... / efs-utils TLS */
+	STOR_FS_LUSTRE,		/* FSx for Lustre */
+	STOR_FS_NFS,		/* nfs: FSx for OpenZFS / ONTAP, or another NFS server */
+	STOR_FS_EBS,		/* ext4/xfs/btrfs on a block device that is not instance store */
+	STOR_FS_INSTANCE,	/* a local fs on instance store (not a target) */
+	STOR_FS_TMPFS,		/* tmpfs / ramfs (never a target) */
+};
+
+struct stor_mount {
+	char		*target;	/* mount point */
+	char		*source;	/* device or server:/export */
+	char		*fstype;
+	enum stor_fskind kind;
+	int		 is_ephemeral;	/* the mount holding ephemeral_dir */
+	int		 is_root;	/* "/" or on the root device */
+	int		 candidate;	/* usable as a save target */
+	const char	*reason;	/* why not a candidate (static string), or NULL */
+	int		 have_space;	/* free/size below are valid (statvfs worked) */
+	uint64_t	 size;		/* bytes */
+	uint64_t	 free;		/* bytes available to root */
+	uint64_t	 used;		/* bytes in use (for the ephemeral volume) */
+};
+
+struct stor_mounts {
+	struct stor_mount *v;
+	size_t		   n;
+	struct stor_mount *ephemeral;	/* points into v, or NULL if not a mount */
+};
+
+/*
+ * Parse a mountinfo file (/proc/self/mountinfo or a test fixture) and
+ * classify every mount.  ephemeral_dir is the configured ephemeral dir;
+ * allow_root makes the root volume a candidate.  sysfs is where to read
+ * block device models (NULL: /sys; a test passes a fake tree).
+ * Fills free space with statvfs when the mount point exists.
+ * *out is owned by the caller: stor_mounts_free().  0 or -errno.
+ */
+int stor_mounts_load(const char *mountinfo, const char *ephemeral_dir, int allow_root,
+    const char *sysfs, struct stor_mounts **out);
+void stor_mounts_free(struct stor_mounts *m);
+/* The first candidate with at least `need` bytes free (need 0: any), or NULL. */
+const struct stor_mount *stor_mounts_pick(const struct stor_mounts *m, uint64_t need);
+/* "efs", "fsx-lustre", "nfs", "ebs", "instance-store", "tmpfs", "other" */
+const char *stor_fskind_name(enum stor_fskind k);
+
+/* ------------------------------------------------------------------ */
+/* Save, restore, verify                                               */
+
+struct stor_progress {
+	uint64_t	bytes_done, bytes_total;
+	uint64_t	files_done, files_total;
+	double		elapsed;	/* seconds */
+};
+/* Called from a progress thread about twice a second while work runs. */
+typedef void (*stor_progress_fn)(const struct stor_progress *p, void *arg);
+
+struct stor_opts {
+	int		 workers;	/* copy threads; 0 = automatic */
+	int		 prestage;	/* save while jobs still write: changes are expected */
+	uint64_t	 delta_min_size;/* reserved for librsync deltas (not used yet) */
+	const char	*cluster;	/* recorded in the manifest */
+	const char	*instance;	/* recorded in the manifest */
+	stor_progress_fn progress;
+	void		*progress_arg;
+};
+
+struct stor_result {
+	uint64_t	entries;	/* entries in the manifest */
+	uint64_t	files;		/* regular files (inodes) */
+	uint64_t	bytes;		/* logical bytes of the regular files */
+	uint64_t	files_copied;	/* save: copied; restore: written */
+	uint64_t	bytes_copied;
+	uint64_t	files_reused;	/* save: unchanged since the previous save */
+	uint64_t	removed;	/* save: entries of the previous save now gone */
+	uint64_t	changed;	/* files that changed while being read */
+	uint64_t	vanished;	/* entries gone between the walk and the copy */
+	uint64_t	skipped;	/* sockets, mount points */
+	uint64_t	bad;		/* verify/restore: entries that did not check out */
+	double		seconds;
+	char		errmsg[512];	/* why it failed, when it did */
+};
+
+/*
+ * Save the tree at `source` into `savedir` (created 0700 if missing).
+ * Incremental when savedir holds a complete save.  Returns 0 when a new
+ * complete manifest is in place (res->changed tells whether files changed
+ * under it), -ENOSPC when the target is too small (errmsg names it and the
+ * space needed; the previous save is intact), -EBUSY when another process
+ * works on savedir, other -errno.
+ */
+int stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
+    struct stor_result *res);
+
+/*
+ * Restore the complete save in `savedir` into `dest` (created if missing),
+ * checking every object's checksum as it is written.  Entries of dest not
+ * in the save are left alone.  Running it again after a crash finishes the
+ * job.  0, -EBADMSG when an object does not match the manifest (res->bad
+ * counts them, each named in a warning), -ENOENT when there is no complete
+ * save, other -errno.
+ */
+int stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts,
+    struct stor_result *res);
+
+/* Re-read every object of the save and check it against the manifest.
+ * 0 = verified; -EBADMSG (res->bad, each named in a warning); -ENOENT. */
+int stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_result *res);
+
+struct stor_save_info {
+	int		complete;	/* a MANIFEST with a valid trailer exists */
+	int		prestage;	/* it was a --pre-stage save */
+	time_t		created;
+	uint64_t	entries, files, bytes;
+	char		source[256];	/* the directory it was saved from */
+	char		cluster[128];
+	char		instance[128];
+};
+/* What save, if any, savedir holds (reads and checks the manifest only;
+ * stor_verify re-reads the data).  0 (info->complete says) or -errno. */
+int stor_save_info(const char *savedir, struct stor_save_info *info);
+
+/*
+ * Does `dir` already hold the content of the save (the reboot case: the
+ * instance store survived)?  Compares every entry's type, size, mtime,
+ * mode, owner, link target; with deep != 0 also the data checksums.
+ * Returns 1 (it does), 0 (it does not: res->bad counts the differences),
+ * or -errno.
+ */
+int stor_dir_matches(const char *savedir, const char *dir, int deep, struct stor_result *res);
+
+/*
+ * SAVEDIR for a target: "<target>/pcm-agent/<cluster>/<instance>".
+ * Returns a malloc'd string (caller frees) or NULL if a name is unusable
+ * (empty, ".", "..", or contains '/').
+ */
+char *stor_savedir(const char *target, const char *cluster, const char *instance);
+
+/*
+ * The save to restore from under `target` for this cluster: the one of
+ * `instance` if it holds a complete save, else the only complete save of
+ * the cluster (a stop/start changes the instance id).  *out is malloc'd.
+ * 0; -ENOENT (none); -EEXIST (several: errmsg lists them).
+ */
+int stor_find_save(const char *target, const char *cluster, const char *instance,
+    char **out, char *errmsg, size_t errlen);
+
+/*
+ * Diagnostics about single entries (level: 0 warning, 1 notice, 2 info).
+ * Default: "pcm-agent: warning: MSG" on stderr.  The agent routes them to
+ * its log (log.h).  Set before any other call; not thread-safe to change.
+ */
+void stor_set_logger(void (*fn)(int level, const char *msg));
+
+/* Test hook: PCM_TEST_CRASH_AT=<point>:<n> raises SIGKILL at the n-th
+ * passage of the named point (see crash.c for the points). */
+void stor_crashpoint(const char *point);
+
+#endif
