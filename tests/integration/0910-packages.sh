@@ -70,6 +70,29 @@ for lib in $(objdump -p "$T/x/usr/sbin/pcm-agent" | awk '$1 == "NEEDED" { print 
 done
 ok "same $(wc -l <"$T/deb.files") files in both; conffile, state dir, Depends: $depends"
 
+# -- a .deb for a ParallelCluster head node on Ubuntu: Slurm in its own prefix --
+# (a stand-in for /opt/slurm: Debian's headers, a copy of libslurm no package owns)
+mkdir -p "$T/slurm/include" "$T/slurm/lib"
+ln -s /usr/include/slurm "$T/slurm/include/slurm"
+lib=$(readlink -f "/usr/lib/$(gcc -print-multiarch)/libslurm.so")
+soname=$(objdump -p "$lib" | awk '$1 == "SONAME" { print $2 }')
+cp "$lib" "$T/slurm/lib/$soname"
+ln -s "$soname" "$T/slurm/lib/libslurm.so"
+SLURM_PREFIX=$T/slurm "$PCM_TOP/packaging/mkpkg" deb "$T/pkg-pc" >"$T/log/deb-pc.log" 2>&1 ||
+	fail "make deb SLURM_PREFIX=...: $(tail -n 30 "$T/log/deb-pc.log")"
+pcdeb=$(ls "$T"/pkg-pc/pcm-agent_"$version"_*.deb)
+dpkg-deb -x "$pcdeb" "$T/xpc"
+objdump -p "$T/xpc/usr/sbin/pcm-agent" | grep -Eq "(RUNPATH|RPATH) +$T/slurm/lib\$" ||
+	fail "the external-Slurm build does not find libslurm in $T/slurm/lib"
+if [ -f "$PCM_TOP/slurm-plugin/spank_pcm.c" ]; then
+	[ -f "$T/xpc$T/slurm/lib/slurm/spank_pcm.so" ] || fail "SPANK plugin not in $T/slurm/lib/slurm"
+fi
+pcdepends=$(dpkg-deb -f "$pcdeb" Depends)
+assert_not_contains "$pcdepends" libslurm "external-Slurm Depends"
+assert_contains "$pcdepends" "libc6 (" "external-Slurm Depends"
+assert_contains "$pcdepends" "libcurl4 (" "external-Slurm Depends"
+ok "SLURM_PREFIX build: RUNPATH $T/slurm/lib, plugin in its lib/slurm, Depends: $pcdepends"
+
 # -- install into a throwaway root --------------------------------------------
 # An overlay over /: the host's files are visible, every write lands in
 # $R/upper, so after the purge $R/upper shows exactly what was left behind.
