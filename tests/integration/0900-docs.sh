@@ -3,6 +3,7 @@
 # - every command of `pcm-agent --help` has `pcm-agent help CMD` and a .Ss
 #   section under COMMANDS in pcm-agent.8 naming every long option of its help;
 # - every global option and every exit code of --help is in pcm-agent.8;
+# - spank_pcm.8 names the plugin's option, variable and plugstack arguments;
 # - every key of `pcm-agent --json config check` has an entry in
 #   pcm-agent.conf.5 whose documented default parses to the binary's default;
 # - every AWS_* / PCM_* name in the code and every getenv("X") is under
@@ -116,6 +117,23 @@ for sub in ('agent', 'storage'):
                 if v not in env_doc:
                     errors.append('pcm-agent.8: %s (read in %s/%s) missing under ENVIRONMENT' % (v, sub, f))
 
+# the SPANK plugin: its option, the variable it exports, its plugstack.conf arguments
+man8s = os.path.join(os.path.dirname(man8), 'spank_pcm.8')
+spank_c = os.path.join(top, 'slurm-plugin', 'spank_pcm.c')
+notice_h = os.path.join(top, 'slurm-plugin', 'pcm_notice.h')
+if os.path.exists(spank_c) and os.path.exists(man8s):
+    srcs = open(man8s).read()
+    code = open(spank_c).read() + (open(notice_h).read() if os.path.exists(notice_h) else '')
+    for opt in re.findall(r'#define\s+PCM_NOTICE_ACK_OPT\s+"([^"]+)"', code):
+        if not re.search(r'\bFl\s+-%s\b' % re.escape(opt), srcs):
+            errors.append('spank_pcm.8: option --%s of the plugin missing' % opt)
+    for var in re.findall(r'#define\s+PCM_NOTICE_ENV\s+"([^"]+)"', code):
+        if not re.search(r'\bEv\s+%s\b' % re.escape(var), srcs):
+            errors.append('spank_pcm.8: variable %s set by the plugin missing' % var)
+    for arg in re.findall(r'"([a-z_]+)="', code):
+        if not re.search(r'\bCm\s+%s\s+Ns\s+=' % re.escape(arg), srcs):
+            errors.append('spank_pcm.8: plugstack.conf argument %s= of the plugin missing' % arg)
+
 # config keys and defaults
 src5 = open(man5).read()
 items, cur = {}, None
@@ -209,4 +227,11 @@ assert_contains "$OUT" "key slurm_timeout: documented default '31s'" "wrong defa
 sed 's/Fl -json/Fl -jsn/g' "$MAN/pcm-agent.8" >"$T/m8"
 check "$T/m8" "$MAN/pcm-agent.conf.5" && fail "a missing command option went unnoticed"
 assert_contains "$OUT" "option --json of \`pcm-agent help config\`" "missing option"
+if [ -f "$PCM_TOP/slurm-plugin/spank_pcm.c" ]; then
+	mkdir -p "$T/mspank"
+	cp "$MAN/pcm-agent.8" "$T/mspank/pcm-agent.8"
+	sed 's/Fl -pcm-ack-maintenance/Fl -pcm-ack/' "$MAN/spank_pcm.8" >"$T/mspank/spank_pcm.8"
+	check "$T/mspank/pcm-agent.8" "$MAN/pcm-agent.conf.5" && fail "a missing plugin option went unnoticed"
+	assert_contains "$OUT" "spank_pcm.8: option --pcm-ack-maintenance" "missing plugin option"
+fi
 ok "the checker fails on doctored pages"
