@@ -139,6 +139,10 @@ out:
 static int
 wanted_xattr(const char *name)
 {
+	/* XFS shows its on-disk ACLs as trusted.SGI_ACL_*: they are the
+	 * system.posix_acl_* ones again, and set by those on restore */
+	if (strncmp(name, "trusted.SGI_ACL_", 16) == 0)
+		return 0;
 	return strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
 	    strncmp(name, "security.", 9) == 0 || strcmp(name, "system.posix_acl_access") == 0 ||
 	    strcmp(name, "system.posix_acl_default") == 0;

@@ -301,6 +301,42 @@ out:
 	return rc;
 }
 
+int
+mf_write_tmp(int savefd, struct manifest *mf)
+{
+	FILE *fp = NULL;
+	int fd, rc;
+
+	fd = openat(savefd, "MANIFEST.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -errno;
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	setvbuf(fp, NULL, _IOFBF, 1 << 20);
+	if ((rc = mf_write(mf, fp)) < 0)
+		goto out;
+	if (fsync(fileno(fp)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+out:
+	if (fclose(fp) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+int
+mf_commit(int savefd)
+{
+	if (renameat(savefd, "MANIFEST.tmp", savefd, "MANIFEST") < 0 || fsync(savefd) < 0)
+		return -errno;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* reading */
 

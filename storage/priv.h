@@ -77,6 +77,11 @@ void mf_entry_clear(struct mf_entry *e);
 #define MF_W_DROP	0x8000
 int mf_write(struct manifest *mf, FILE *fp);
 
+/* Write SAVEDIR/MANIFEST.tmp and fsync it (0 or -errno); then mf_commit()
+ * renames it to MANIFEST and fsyncs the directory. */
+int mf_write_tmp(int savefd, struct manifest *mf);
+int mf_commit(int savefd);
+
 /*
  * Parse a manifest.  Checks everything: the header, every field, that a
  * parent is an earlier directory on the current path (pre-order), that a

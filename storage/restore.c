@@ -373,6 +373,55 @@ out:
 	return rc;
 }
 
+/*
+ * After a complete restore into the directory the save was made from, the
+ * files there hold exactly the saved data, but with new inode numbers and
+ * ctimes: record those in the manifest (rewritten atomically) so that the
+ * next save does not copy everything again.  Best effort: on any problem
+ * the manifest is left as it was and the next save is a full one.
+ */
+static void
+adopt_restored(struct rst *r)
+{
+	struct dirstack ds = { 0 };
+	char *rd = realpath(r->dest, NULL);
+	int changed = 0, rc;
+
+	if (rd == NULL || r->mf->source == NULL || strcmp(rd, r->mf->source) != 0)
+		goto out;
+	if ((ds.v = malloc(64 * sizeof(ds.v[0]))) == NULL || (ds.v[0].fd = dup(r->destfd)) < 0)
+		goto out;
+	ds.cap = 64;
+	ds.v[0].idx = 0;
+	ds.n = 1;
+	for (uint32_t i = 1; i < r->mf->n; i++) {
+		struct mf_entry *e = &r->mf->e[i];
+		struct stat st;
+		int dfd;
+
+		if (e->type != MF_FILE)
+			continue;
+		if ((dfd = dirstack_goto(&ds, r->mf, e->parent, NULL, NULL)) < 0 ||
+		    fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    (uint64_t)st.st_size != e->size || st.st_mtim.tv_sec != e->mtime_s ||
+		    st.st_mtim.tv_nsec != e->mtime_ns)
+			goto out;
+		e->ino = st.st_ino;
+		e->ctime_s = st.st_ctim.tv_sec;
+		e->ctime_ns = (uint32_t)st.st_ctim.tv_nsec;
+		e->flags &= (uint8_t)~MF_F_CHANGED;
+		changed = 1;
+	}
+	if (changed && ((rc = mf_write_tmp(r->savefd, r->mf)) < 0 || (rc = mf_commit(r->savefd)) < 0)) {
+		unlinkat(r->savefd, "MANIFEST.tmp", 0);
+		slog_notice("cannot update %s/MANIFEST for the restored files: %s (the next save "
+		    "copies everything again)", r->savedir, strerror(-rc));
+	}
+out:
+	dirstack_clear(&ds, NULL, NULL);
+	free(rd);
+}
+
 int
 stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts,
     struct stor_result *res)
@@ -525,6 +574,8 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 			rst_fatal(&r, -errno, "cannot sync %s: %s", dest, strerror(errno));
 	}
 	res->bad = atomic_load(&r.bad);
+	if (atomic_load(&r.fatal) == 0 && res->bad == 0)
+		adopt_restored(&r);
 	res->entries = r.mf->n;
 	res->files = r.prog.files_total;
 	res->bytes = r.prog.bytes_total;

@@ -638,34 +638,6 @@ gc_objects(struct save *s, const struct manifest *mf, int crashpoints)
 	return rc;
 }
 
-static int
-write_manifest(struct save *s)
-{
-	FILE *fp = NULL;
-	int fd, rc;
-
-	fd = openat(s->savefd, "MANIFEST.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd < 0)
-		return -errno;
-	if ((fp = fdopen(fd, "w")) == NULL) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	setvbuf(fp, NULL, _IOFBF, 1 << 20);
-	if ((rc = mf_write(s->mf, fp)) < 0)
-		goto out;
-	if (fsync(fileno(fp)) < 0) {
-		rc = -errno;
-		goto out;
-	}
-out:
-	if (fclose(fp) != 0 && rc == 0)
-		rc = -errno;
-	return rc;
-}
-
 /* ------------------------------------------------------------------ */
 
 static int
@@ -808,7 +780,7 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 	s.mf->source = rsrc ? strdup(rsrc) : strdup(source);
 	s.mf->cluster = s.o->cluster ? strdup(s.o->cluster) : NULL;
 	s.mf->instance = s.o->instance ? strdup(s.o->instance) : NULL;
-	if ((rc = write_manifest(&s)) < 0) {
+	if ((rc = mf_write_tmp(s.savefd, s.mf)) < 0) {
 		if (rc == -ENOSPC)
 			seterr(res, rc, "target %s is full: no room for the manifest (free space "
 			    "there); the previous save is intact", savedir);
