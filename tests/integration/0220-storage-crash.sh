@@ -1,0 +1,87 @@
+#!/bin/bash
+# kill -9 at every named point of save and restore (PCM_TEST_CRASH_AT), and
+# at random moments: afterwards the target holds the old or the new save,
+# complete and verified, and the same command run again finishes the job.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-storage.sh"
+
+cat >>"$PCM_CONF" <<CONF
+cluster_name = crash
+workers = 2
+CONF
+loopfs src ext4 200
+loopfs tgt ext4 300
+S=$T/src TG=$T/tgt
+make_tree "$S"
+for i in $(seq 30); do head -c $((i * 3000)) /dev/urandom >"$S/dir/small$i"; done
+
+assert_rc 0 pcm save --source "$S" --target "$TG"
+SD=$(savedir_of "$TG")
+cp -a "$S" "$T/ref1"
+tar -C "$TG" -cSf "$T/save1.tar" pcm-agent
+m1=$(sha256sum <"$SD/MANIFEST")
+
+# v2: changed, added, removed
+(cd "$S" && echo v2 >>dir/sub/hello.txt)
+(cd "$S" && rm dir/small3 dir/small4 && head -c 200000 /dev/urandom >dir/small5 &&
+ for i in $(seq 10); do head -c 5000 /dev/urandom >"dir/new$i"; done)
+cp -a "$S" "$T/ref2"
+
+restore_and_compare() {	# ref
+	rm -rf "$T/out" && mkdir "$T/out"
+	assert_rc 0 pcm restore --from "$TG" --to "$T/out"
+	compare_trees "$1" "$T/out" sock >"$T/cmp.log" 2>&1
+}
+
+# save: every point, a few passages each
+for pt in save-object:1 save-object:7 save-object:11 save-synced:1 save-manifest:1 \
+    save-renamed:1 save-gc:1 save-gc:3; do
+	rm -rf "$TG/pcm-agent" && tar -C "$TG" -xf "$T/save1.tar"
+	assert_rc 137 env PCM_TEST_CRASH_AT=$pt "$PCM" -c "$PCM_CONF" save --source "$S" --target "$TG"
+	# old or new, complete and verified
+	assert_rc 0 pcm verify --target "$TG"
+	if [ "$(sha256sum <"$SD/MANIFEST")" = "$m1" ]; then
+		restore_and_compare "$T/ref1" || { cat "$T/cmp.log"; fail "$pt: old save damaged"; }
+		state=old
+	else
+		restore_and_compare "$T/ref2" || { cat "$T/cmp.log"; fail "$pt: new save damaged"; }
+		state=new
+	fi
+	case $pt in save-renamed*|save-gc*) assert_eq $state new "state after $pt" ;;
+	*) assert_eq $state old "state after $pt" ;; esac
+	# the same command again finishes the job
+	assert_rc 0 pcm save --source "$S" --target "$TG"
+	assert_rc 0 pcm verify --target "$TG"
+	restore_and_compare "$T/ref2" || { cat "$T/cmp.log"; fail "$pt: save after the crash"; }
+	nobj=$(find "$SD/objects" -type f | wc -l)
+	nfiles=$(awk '$1=="f" && $8>0' "$SD/MANIFEST" | wc -l)
+	assert_eq "$nobj" "$nfiles" "$pt: leftover objects collected"
+	[ ! -e "$SD/MANIFEST.tmp" ] || fail "$pt: MANIFEST.tmp left behind"
+	ok "save killed at $pt: $state save intact, re-run complete"
+done
+
+# restore: killed at every point into a fresh volume, then run again
+for pt in restore-entry:1 restore-entry:9 restore-entry:60 restore-file:1 restore-file:12 \
+    restore-dirmeta:1 restore-dirmeta:20; do
+	wipefs_new src
+	assert_rc 137 env PCM_TEST_CRASH_AT=$pt "$PCM" -c "$PCM_CONF" restore --from "$TG" --to "$S"
+	assert_rc 0 pcm restore --from "$TG" --to "$S"
+	compare_trees "$T/ref2" "$S" sock >"$T/cmp.log" 2>&1 || { cat "$T/cmp.log"; fail "restore after $pt"; }
+	ok "restore killed at $pt, re-run identical"
+done
+
+# kill -9 at random moments of a save with more data
+head -c 80M /dev/urandom >"$S/big1"
+cp "$S/big1" "$S/big2" && echo x >>"$S/big2"
+for delay in 0.05 0.2 0.4 0.7; do
+	"$PCM" -c "$PCM_CONF" save --source "$S" --target "$TG" >/dev/null 2>&1 &
+	pid=$!
+	sleep $delay
+	kill -9 $pid 2>/dev/null || true
+	wait $pid 2>/dev/null || true
+	assert_rc 0 pcm verify --target "$TG"
+	echo more >>"$S/big2"
+done
+assert_rc 0 pcm save --source "$S" --target "$TG"
+assert_rc 0 pcm verify --target "$TG"
+ok "random kills during a save"
