@@ -476,7 +476,8 @@ maintfile_read_path(const char *path, struct maintfile **out, struct maintfile_e
 	int fd = -1, rc;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+	/* O_NONBLOCK: a FIFO planted there must not hang a Slurm prolog */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
 		rc = -errno;
 		if (rc == -ENOENT)
 			seterr(err, "no maintenance state %s: no maintenance is planned", path);

@@ -313,6 +313,12 @@ test_missing_and_not_regular(void)
 	CU_ASSERT_EQUAL(maintfile_read(rundir, &r, &err), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not a regular file"));
 	rmdir(path);
+	CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0644), 0);
+	alarm(10);	/* a blocking open would hang here: fail loudly instead */
+	CU_ASSERT_EQUAL(maintfile_read(rundir, &r, &err), -EINVAL);
+	alarm(0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not a regular file"));
+	unlink(path);
 }
 
 static void
