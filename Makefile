@@ -133,8 +133,8 @@ fuzz: deps
 			$$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) 2>&1 | tail -n 3; \
 	done
 
-# Units and hook wrappers name $(sbindir)/pcm-agent; an existing config is kept.
-# Files other modules ship (IAM policy, plugstack line, SPANK plugin) only once they exist.
+# Units and hook wrappers name $(sbindir)/pcm-agent; the plugstack line names
+# $(SLURM_PLUGINDIR); an existing config is kept.  The IAM policy once it exists.
 install: $(PCM) $(SPANK_TARGET)
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pcm-agent \
 		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(datadir)/pcm-agent \
@@ -151,8 +151,8 @@ install: $(PCM) $(SPANK_TARGET)
 		sed 's|/usr/sbin/pcm-agent|$(sbindir)/pcm-agent|g' $$f >$(DESTDIR)$$d/$${f##*/} && \
 		chmod $$m $(DESTDIR)$$d/$${f##*/} || exit 1; done
 	$(foreach f,$(wildcard packaging/iam/pcm-agent-policy.json),install -m 0644 $(f) $(DESTDIR)$(datadir)/pcm-agent/;)
-	$(foreach f,$(wildcard packaging/plugstack.conf.d/pcm.conf),sed '/^ *#/!s|[^ ]*/spank_pcm\.so|$(SLURM_PLUGINDIR)/spank_pcm.so|' \
-		$(f) >$(DESTDIR)$(datadir)/pcm-agent/plugstack-pcm.conf;)
+	sed '/^ *#/!s|[^ ]*/spank_pcm\.so|$(SLURM_PLUGINDIR)/spank_pcm.so|' packaging/plugstack.conf.d/pcm.conf \
+		>$(DESTDIR)$(datadir)/pcm-agent/plugstack-pcm.conf
 	install -d -m 0700 $(DESTDIR)$(localstatedir)/lib/pcm-agent
 
 # packages in $(BUILD)/pkg (packaging/mkpkg; README in packaging/)

@@ -49,6 +49,19 @@ for f in /etc/pcm-agent/pcm-agent.conf /usr/lib/systemd/system/pcm-agent.service
 	/usr/libexec/pcm-agent/epilog-slurmctld /usr/libexec/pcm-agent/prolog-slurmctld; do
 	grep -qx "$f" "$T/deb.files" || fail "$f missing from the .deb"
 done
+# what other parts of the tree provide, once they exist
+if [ -f "$PCM_TOP/packaging/iam/pcm-agent-policy.json" ]; then
+	grep -qx /usr/share/pcm-agent/pcm-agent-policy.json "$T/deb.files" || fail "IAM policy missing from the .deb"
+fi
+if [ -f "$PCM_TOP/slurm-plugin/spank_pcm.c" ]; then
+	grep -qx "$plugindir/spank_pcm.so" "$T/deb.files" || fail "$plugindir/spank_pcm.so missing from the .deb"
+fi
+if [ -f "$PCM_TOP/packaging/plugstack.conf.d/pcm.conf" ]; then
+	dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/pcm-agent/plugstack-pcm.conf >"$T/plugstack" ||
+		fail "plugstack-pcm.conf missing from the .deb"
+	grep -q "^optional $plugindir/spank_pcm.so" "$T/plugstack" ||
+		fail "the shipped plugstack line does not name $plugindir/spank_pcm.so: $(grep -v '^#' "$T/plugstack")"
+fi
 diff -u "$T/deb.files" "$T/rpm.files" >"$T/files.diff" ||
 	fail "the .deb and the RPM ship different files:
 $(cat "$T/files.diff")"
@@ -86,6 +99,10 @@ objdump -p "$T/xpc/usr/sbin/pcm-agent" | grep -Eq "(RUNPATH|RPATH) +$T/slurm/lib
 	fail "the external-Slurm build does not find libslurm in $T/slurm/lib"
 if [ -f "$PCM_TOP/slurm-plugin/spank_pcm.c" ]; then
 	[ -f "$T/xpc$T/slurm/lib/slurm/spank_pcm.so" ] || fail "SPANK plugin not in $T/slurm/lib/slurm"
+fi
+if [ -f "$PCM_TOP/packaging/plugstack.conf.d/pcm.conf" ]; then
+	grep -q "^optional $T/slurm/lib/slurm/spank_pcm.so" "$T/xpc/usr/share/pcm-agent/plugstack-pcm.conf" ||
+		fail "the external-Slurm plugstack line does not name $T/slurm/lib/slurm/spank_pcm.so"
 fi
 pcdepends=$(dpkg-deb -f "$pcdeb" Depends)
 assert_not_contains "$pcdepends" libslurm "external-Slurm Depends"
