@@ -764,6 +764,8 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		}
 	}
 
+	stor_crashpoint("save-checked");
+
 	/* phase 2: copy */
 	if ((rc = copy_phase(&s)) < 0)
 		goto out;

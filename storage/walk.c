@@ -196,7 +196,9 @@ raise_nofile(void)
 
 /*
  * Fault injection for the crash tests: PCM_TEST_CRASH_AT=<point>:<n>
- * raises SIGKILL at the n-th passage of <point>.  Points:
+ * raises SIGKILL at the n-th passage of <point>; PCM_TEST_STOP_AT=<point>
+ * raises SIGSTOP at its first passage.  Points:
+ *   save-checked     after the walk and the free-space check
  *   save-object      after an object's data is written (workers)
  *   save-synced      after syncfs, before the manifest is written
  *   save-manifest    after MANIFEST.tmp is written and fsynced, before rename
@@ -223,6 +225,14 @@ stor_crashpoint(const char *point)
 			at = strtol(colon + 1, NULL, 10);
 		}
 		atomic_store(&init, 1);
+	}
+	{
+		/* PCM_TEST_STOP_AT=<point>: SIGSTOP at its first passage, so a
+		 * test can change the world (fill the target) and SIGCONT */
+		static atomic_int stopped;
+		const char *st = getenv("PCM_TEST_STOP_AT");
+		if (st != NULL && strcmp(st, point) == 0 && atomic_exchange(&stopped, 1) == 0)
+			raise(SIGSTOP);
 	}
 	if (env == NULL || strlen(point) != plen || strncmp(point, env, plen) != 0)
 		return;
