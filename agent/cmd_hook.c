@@ -25,13 +25,12 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <slurm/slurm.h>
-
 #include "commands.h"
 #include "jobwait.h"
 #include "log.h"
 #include "maintfile.h"
 #include "output.h"
+#include "sched/sched.h"
 
 const char help_hook[] =
     "usage: pcm-agent hook prolog | epilog\n"
@@ -178,34 +177,31 @@ hook_prolog(struct pcm_ctx *ctx)
 /* --- hook wait --- */
 
 struct waitjobs {
+	struct sched	*sched;
 	uint32_t	*ids;
 	size_t		 n;
-	int		 slurm_ready;
-	int		 error;		/* the last Slurm error, for the message */
+	size_t		 left;		/* ids[0 .. left-1] have not ended yet */
 	uint32_t	 pending;	/* one job not done yet, for the message */
 };
 
-/* 1 when job id has ended or Slurm no longer knows it, 0 running, -errno */
+/*
+ * 1 when job id has ended (finished or completing) or Slurm no longer knows
+ * it, 0 while it runs, waits or is being requeued, -errno when Slurm cannot
+ * be asked (the message in sched_strerror()).
+ */
 static int
 job_done(struct waitjobs *w, uint32_t id)
 {
-	job_info_msg_t *msg = NULL;
-	int done = 1;
+	struct sched_job *j = NULL;
+	int rc = sched_job_get(w->sched, id, &j);
 
-	if (slurm_load_job(&msg, id, SHOW_ALL) != SLURM_SUCCESS) {
-		int e = slurm_get_errno();
-		if (e == ESLURM_INVALID_JOB_ID)
-			return 1;	/* purged: long over */
-		w->error = e;
-		return -EHOSTUNREACH;
-	}
-	for (uint32_t i = 0; i < msg->record_count; i++) {
-		uint32_t st = msg->job_array[i].job_state & JOB_STATE_BASE;
-		if (st == JOB_PENDING || st == JOB_RUNNING || st == JOB_SUSPENDED)
-			done = 0;
-	}
-	slurm_free_job_info_msg(msg);
-	return done;
+	if (rc == -ENOENT)
+		return 1;	/* purged: long over */
+	if (rc < 0)
+		return rc;
+	rc = j->outcome == SCHED_OUTCOME_NONE;
+	sched_job_free(j);
+	return rc;
 }
 
 static int
@@ -213,15 +209,16 @@ wait_check(void *arg, uint32_t jobid)
 {
 	struct waitjobs *w = arg;
 
-	(void)jobid;	/* any epilog: look at every job we wait for */
-	for (size_t i = 0; i < w->n; i++) {
-		int r = job_done(w, w->ids[i]);
+	(void)jobid;	/* any epilog: look at every job still awaited */
+	while (w->left > 0) {
+		int r = job_done(w, w->ids[w->left - 1]);
 		if (r < 0)
-			return r;
+			return -ECOMM;	/* not -ETIMEDOUT: that is the wait's own timeout */
 		if (r == 0) {
-			w->pending = w->ids[i];
+			w->pending = w->ids[w->left - 1];
 			return 0;
 		}
+		w->left--;	/* ended: never asked about again */
 	}
 	return 1;
 }
@@ -288,6 +285,7 @@ hook_wait(struct pcm_ctx *ctx, int argc, char **argv)
 		}
 		w.ids[w.n++] = (uint32_t)v;
 	}
+	w.left = w.n;
 
 	/* wait is an admin command: the configuration must be right */
 	if (config_init(&ctx->cfg) < 0 ||
@@ -298,15 +296,11 @@ hook_wait(struct pcm_ctx *ctx, int argc, char **argv)
 	}
 	if (timeout < 0)
 		timeout = ctx->cfg.wait_jobs_timeout;
-	/* libslurm exits the process when it finds no slurm.conf: look first */
-	if (ctx->cfg.slurm_conf == NULL || access(ctx->cfg.slurm_conf, R_OK) < 0) {
-		log_warnx("cannot wait for jobs: no readable slurm.conf (%s) (set slurm_conf "
-		    "in the configuration or SLURM_CONF)",
-		    ctx->cfg.slurm_conf ? ctx->cfg.slurm_conf : "not found");
+	char errbuf[512];
+	if ((rc = sched_open(&ctx->cfg, &w.sched, errbuf, sizeof(errbuf))) < 0) {
+		log_warnx("cannot wait for jobs: %s", errbuf);
 		goto out;
 	}
-	slurm_init(ctx->cfg.slurm_conf);
-	w.slurm_ready = 1;
 
 	/* the waiter first, then the first look: no epilog can fall in between */
 	if ((rc = jobwait_open(ctx->cfg.run_dir, &jw)) < 0) {
@@ -363,16 +357,14 @@ hook_wait(struct pcm_ctx *ctx, int argc, char **argv)
 		ret = PCM_EXIT_TIMEOUT;
 	} else if (rc == -EINTR && wait_stop) {
 		log_warnx("stopped by a signal while waiting for job %" PRIu32, w.pending);
-	} else if (rc == -EHOSTUNREACH) {
-		log_warnx("cannot ask Slurm about the jobs: %s (is slurmctld up? scontrol ping)",
-		    slurm_strerror(w.error));
+	} else if (rc == -ECOMM) {
+		log_warnx("cannot wait for jobs: %s", sched_strerror(w.sched));
 	} else {
 		log_warnx("cannot wait for jobs: %s", strerror(-rc));
 	}
 out:
 	jobwait_close(jw);
-	if (w.slurm_ready)
-		slurm_fini();
+	sched_close(w.sched);
 	free(w.ids);
 	return ret;
 }

@@ -99,3 +99,13 @@ rm -f "$HOOK_CONF"
 id=$(slurm_submit --wrap "true")
 slurm_wait_state "$id" COMPLETED 20
 ok "a broken or missing config never fails a job"
+
+# 8. slurmctld down: hook wait says so and exits 1 (the hooks do not care)
+slurm_ctld_stop
+t0=$(now)
+assert_rc 1 pcm hook wait --timeout 30 "$id"
+assert_contains "$OUT" "cannot wait for jobs: cannot reach slurmctld" "hook wait without slurmctld"
+python3 -c "import sys; sys.exit(0 if $(now) - $t0 < 20 else 1)" || fail "hook wait took long to give up"
+SLURM_JOB_ID=$id assert_rc 0 "$T/epilog"
+SLURM_JOB_ID=$id assert_rc 0 "$T/prolog"
+ok "hook wait without slurmctld: exit 1, clear message"
