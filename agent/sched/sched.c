@@ -4,15 +4,16 @@
  * libslurm has two traps: it exit()s from fatal() when it cannot load its
  * config, and with slurmctld down each RPC retries its connection for about
  * nine seconds.  The config is checked (and loaded once in a child process)
- * before slurm_init(); every RPC is preceded by a TCP connect to the
- * controller and runs in a worker thread the caller waits for at most
- * slurm_timeout seconds.
+ * before slurm_init(); every RPC runs in a worker thread the caller waits
+ * for at most slurm_timeout seconds, and a slow answer triggers a TCP
+ * connect to the controller to tell "down" from "slow" (see sched_rpc).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,9 @@
 extern slurm_conf_t slurm_conf;
 
 static int sched_opened;	/* libslurm is process-global */
+/* Worker threads given up on and still inside libslurm (process-global like
+ * libslurm): while any is, no new RPC starts and slurm_fini() is skipped. */
+static atomic_int sched_stuck;
 
 void
 sched_seterr(struct sched *s, const char *fmt, ...)
@@ -201,7 +205,7 @@ sched_close(struct sched *s)
 	if (s == NULL)
 		return;
 	/* with a worker thread still inside libslurm, leave libslurm alone */
-	if (s->inited && !s->abandoned) {
+	if (s->inited && atomic_load(&sched_stuck) == 0) {
 		slurm_fini();
 		sched_opened = 0;
 	}
@@ -263,14 +267,19 @@ seterr_unreachable(struct sched *s, const char *why)
 	    s->controller, s->conf_path, why);
 }
 
-/* Does any controller accept a connection?  0 or -EHOSTUNREACH/-ETIMEDOUT. */
+/*
+ * Does any controller accept a connection within timeout_ms?  0, or
+ * -EHOSTUNREACH / -ETIMEDOUT with s->err set.  Only used when an RPC is
+ * slow to answer: slurmctld logs an error for every connection that closes
+ * without a message, so the fast path never probes.
+ */
 static int
-sched_reachable(struct sched *s)
+sched_reachable(struct sched *s, int timeout_ms)
 {
 	int rc = -EHOSTUNREACH;
 
 	for (size_t i = 0; i < s->nctl; i++) {
-		rc = tcp_probe(s->ctl_addr[i], s->port, (int)(s->timeout_s * 1000));
+		rc = tcp_probe(s->ctl_addr[i], s->port, timeout_ms);
 		if (rc == 0)
 			return 0;
 	}
@@ -315,6 +324,7 @@ rpc_thread(void *arg)
 		if (r->result != NULL && r->free_result != NULL)
 			r->free_result(r->result);
 		rpc_free(r);
+		atomic_fetch_sub(&sched_stuck, 1);
 	}
 	return NULL;
 }
@@ -348,34 +358,70 @@ is_comm_error(int serr)
 	    serr == ECONNREFUSED || serr == ETIMEDOUT;
 }
 
+static long
+ms_until(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static void
+ts_add_ms(struct timespec *t, long ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
+/* Wait for r until t (CLOCK_MONOTONIC); returns r->done.  Called locked. */
+static int
+rpc_wait_until(struct rpc *r, const struct timespec *t)
+{
+	while (!r->done) {
+		if (pthread_cond_timedwait(&r->cv, &r->mu, t) == ETIMEDOUT)
+			break;
+	}
+	return r->done;
+}
+
 /*
- * Run r->fn in a worker thread, wait at most the handle's timeout.
- * On 0 the caller owns r (and r->result); on error r is freed or left to
- * the abandoned thread, and s->err says what failed ("what" names the call).
- * Slurm errors come back as -EIO with r freed; the caller gets serr via
- * *serr_out when not NULL (to tell "no such job" from a failure).
+ * Run r->fn in a worker thread and wait for it, all within the handle's
+ * timeout.  When it has not answered after SCHED_PROBE_MS, a TCP connect
+ * to the controller tells "down" (refused: fail now) from "slow" (wait on).
+ * On 0 the caller owns r (and r->result).  On error r is freed, or left to
+ * the abandoned thread, and s->err says what failed ("what" names the
+ * call).  A Slurm error is -EIO, with Slurm's errno in *serr_out (if not
+ * NULL) to tell "no such job" from a failure.
  */
+#define SCHED_PROBE_MS	300
+
 int
 sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out)
 {
-	struct timespec deadline;
+	struct timespec deadline, probe_at;
 	pthread_attr_t attr;
 	pthread_t tid;
 	int rc, done;
 
 	if (serr_out != NULL)
 		*serr_out = 0;
-	if (s->abandoned) {
-		seterr_unreachable(s, "an earlier request timed out");
+	if (atomic_load(&sched_stuck) > 0) {
+		/* an earlier call is still inside libslurm; s->err says why */
+		if (s->err[0] == '\0')
+			seterr_unreachable(s, "an earlier request is still waiting for an answer");
 		rpc_free(r);
-		return -ETIMEDOUT;
+		return -EHOSTUNREACH;
 	}
-	if ((rc = sched_reachable(s)) < 0) {
-		rpc_free(r);
-		return rc;
-	}
+	s->err[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += s->timeout_s;
+	probe_at = deadline;
+	ts_add_ms(&deadline, s->timeout_s * 1000);
+	ts_add_ms(&probe_at, SCHED_PROBE_MS);
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -387,22 +433,29 @@ sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out)
 		return -rc;
 	}
 	pthread_mutex_lock(&r->mu);
-	while (!r->done) {
-		if (pthread_cond_timedwait(&r->cv, &r->mu, &deadline) == ETIMEDOUT)
-			break;
-	}
-	done = r->done;
-	if (!done)
-		r->abandoned = 1;	/* the thread frees r when libslurm returns */
+	done = rpc_wait_until(r, s->timeout_s * 1000 > SCHED_PROBE_MS ? &probe_at : &deadline);
 	pthread_mutex_unlock(&r->mu);
-
+	rc = 0;
 	if (!done) {
-		s->abandoned = 1;
-		char why[96];
-		snprintf(why, sizeof(why), "no answer to %s within %lds (slurm_timeout)",
-		    what, s->timeout_s);
-		seterr_unreachable(s, why);
-		return -ETIMEDOUT;
+		long left = ms_until(&deadline);
+		rc = sched_reachable(s, left > 0 ? (int)left : 1);
+		pthread_mutex_lock(&r->mu);
+		done = rc == 0 ? rpc_wait_until(r, &deadline) : r->done;
+		if (!done) {
+			r->abandoned = 1;	/* the thread frees r when libslurm returns */
+			atomic_fetch_add(&sched_stuck, 1);
+		}
+		pthread_mutex_unlock(&r->mu);
+	}
+	if (!done) {
+		if (rc == 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "no answer to %s within %lds (slurm_timeout)",
+			    what, s->timeout_s);
+			seterr_unreachable(s, why);
+			rc = -ETIMEDOUT;
+		}
+		return rc;
 	}
 	if (r->rc != 0) {
 		int serr = r->serr;

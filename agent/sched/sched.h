@@ -9,11 +9,14 @@
  * sched_close() releases everything (NULL-safe).  One handle per process:
  * libslurm keeps global state.
  *
- * Calls that talk to slurmctld first check that its port accepts a TCP
- * connection, then run the RPC under a deadline of cfg->slurm_timeout
- * seconds.  When the deadline passes the call returns -ETIMEDOUT and the
- * handle is marked unreachable: later calls fail at once (libslurm is still
- * busy in a worker thread that is left behind; close the handle and exit).
+ * Calls that talk to slurmctld run the RPC in a worker thread under a
+ * deadline of cfg->slurm_timeout seconds.  If it has not answered after
+ * 0.3 s, a TCP connect to SlurmctldHost:SlurmctldPort tells a controller
+ * that is down (refused: fail at once, instead of libslurm's ~9 s of
+ * retries) from a slow one (wait on until the deadline).  The worker
+ * thread of a call given up on is left to finish inside libslurm; until it
+ * has, later calls fail at once with the same message (a waiter polling
+ * sched_job_get() recovers once slurmctld is back).
  *
  * Errors: functions return 0 or a negative errno (-ENOENT: no such job or
  * reservation; -EHOSTUNREACH: slurmctld not reachable; -ETIMEDOUT; -EIO:
@@ -229,5 +232,16 @@ int sched_maint_start(struct sched *s, const char *name, time_t start, long dura
 int sched_maint_end(struct sched *s, const char *name, int *deleted);
 
 struct json_object *sched_resv_to_json(const struct sched_resv *r);	/* owned */
+
+/* --- changes made by resume (sched_admin.c) --- */
+
+/* Set partition name UP (a start can leave it INACTIVE). */
+int sched_partition_set_up(struct sched *s, const char *name);
+/* scontrol update nodename=NODES state=power_down_force reason=REASON */
+int sched_node_power_down_force(struct sched *s, const char *nodes, const char *reason);
+/* scontrol update nodename=NODES state=resume */
+int sched_node_resume(struct sched *s, const char *nodes);
+/* 1 when the node is POWERING_UP or POWERING_DOWN (stuck across a stop). */
+int sched_node_stuck(const struct sched_node *n);
 
 #endif

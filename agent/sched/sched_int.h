@@ -23,7 +23,6 @@ struct sched {
 	int		 job_requeue;		/* JobRequeue */
 	long		 timeout_s;
 	int		 inited;		/* slurm_init() done */
-	int		 abandoned;		/* an RPC timed out: unusable */
 	char		 err[1024];
 };
 
