@@ -73,6 +73,8 @@ struct jobwait_stats {
  * or < 0 (returned), or timeout_s seconds pass (-ETIMEDOUT; timeout_s <= 0:
  * no limit).  Notifications are coalesced: a burst of epilogs costs one
  * check, and checks are at least 200 ms apart.  stats may be NULL.
+ * A signal whose handler runs (installed without SA_RESTART) ends the wait
+ * with -EINTR: check your stop flag, and call again to go on waiting.
  */
 int jobwait_until(struct jobwait *jw, jobwait_check_fn check, void *arg,
     int timeout_s, int poll_interval_s, struct jobwait_stats *stats);

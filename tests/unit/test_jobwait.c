@@ -169,6 +169,38 @@ test_notify_never_blocks(void)
 	jobwait_close(jw);
 }
 
+/* EpilogSlurmctld runs as SlurmUser ("slurm" on ParallelCluster): a
+ * notifier that is not root must still reach a root waiter. */
+static void
+test_notifier_not_root(void)
+{
+	struct jobwait *jw = NULL;
+	uint32_t id = 0;
+	int status;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "\n  (not root: the SlurmUser case cannot be run here)\n");
+		CU_PASS("not root");
+		return;
+	}
+	/* mkdtemp made it 0700; run_dir is 0755 */
+	CU_ASSERT_EQUAL_FATAL(chmod(tmpdir, 0755), 0);
+	CU_ASSERT_EQUAL_FATAL(jobwait_open(tmpdir, &jw), 0);
+	pid_t pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		_exit(jobwait_notify(tmpdir, 31337) == 1 ? 0 : 1);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL(jobwait_next(jw, 1000, &id), 1);
+	CU_ASSERT_EQUAL(id, 31337);
+	jobwait_close(jw);
+	chmod(tmpdir, 0700);
+}
+
 static void
 test_stale_fifo_removed(void)
 {
@@ -310,6 +342,7 @@ test_until(void)
 static const struct cu_test tests[] = {
 	{ "notify wakes a waiter within a second", test_notify_wakes_waiter },
 	{ "every waiter is told", test_two_waiters },
+	{ "a notifier that is not root (SlurmUser)", test_notifier_not_root },
 	{ "notify without a waiter never blocks", test_notify_never_blocks },
 	{ "stale FIFO of a dead waiter removed", test_stale_fifo_removed },
 	{ "timeout", test_timeout },
