@@ -195,7 +195,7 @@ print_slurm(struct json_object *o)
 			    (json_object_object_get_ex(x, "responding", &v) && !json_object_get_boolean(v)))
 				down++;
 		}
-		printf("%-12s %zu: %zu running jobs, %zu down or not responding, %zu powered down\n",
+		printf("%-12s %zu: %zu allocated, %zu down or not responding, %zu powered down\n",
 		    "nodes", n, alloc, down, off);
 	}
 }
