@@ -399,6 +399,14 @@ test_motd(void)
 		CU_ASSERT_EQUAL(strncmp(p + 1, "pcm: ", 5), 0);
 	free(text);
 
+	/* resuming: the end of it, no deadline advice */
+	m->phase = MAINT_PHASE_RESUMING;
+	text = maintfile_notice(m, 0, "");
+	CU_ASSERT_FATAL(text != NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "The head-node maintenance (system-reboot) is ending"));
+	CU_ASSERT_PTR_NULL(strstr(text, "--no-requeue"));
+	free(text);
+
 	/* maintfile_remove takes the MOTD away too */
 	CU_ASSERT_EQUAL(maintfile_remove(rundir, &err), 0);
 	CU_ASSERT_EQUAL(stat(path, &st), -1);
