@@ -40,8 +40,13 @@ ok "lintian clean"
 # build-id links are each format's own.
 norm() { sed -e 's|^\./|/|' -e 's|^/lib/systemd/|/usr/lib/systemd/|' -e 's|\.gz$||' |
 	grep -v -e '^/usr/share/doc/' -e '^/usr/share/lintian/' -e '^/usr/lib/\.build-id/' | LC_ALL=C sort; }
-dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | norm >"$T/deb.files"
-rpm -qlpv "$rpmf" 2>/dev/null | awk '$1 !~ /^d/ { print $9 }' | norm >"$T/rpm.files"
+# (listings go to files first: grep -q at the end of a pipe under pipefail
+# can fail the pipe with SIGPIPE)
+dpkg-deb -c "$deb" >"$T/deb.list"
+rpm -qlpv "$rpmf" >"$T/rpm.list" 2>/dev/null
+dpkg-deb -x "$deb" "$T/x"
+awk '$1 !~ /^d/ { print $6 }' "$T/deb.list" | norm >"$T/deb.files"
+awk '$1 !~ /^d/ { print $9 }' "$T/rpm.list" | norm >"$T/rpm.files"
 grep -qx /usr/sbin/pcm-agent "$T/deb.files" || fail "no /usr/sbin/pcm-agent in the .deb"
 for f in /etc/pcm-agent/pcm-agent.conf /usr/lib/systemd/system/pcm-agent.service \
 	/usr/lib/systemd/system/pcm-agent-resume.service /usr/share/man/man8/pcm-agent.8 \
@@ -57,27 +62,25 @@ if [ -f "$PCM_TOP/slurm-plugin/spank_pcm.c" ]; then
 	grep -qx "$plugindir/spank_pcm.so" "$T/deb.files" || fail "$plugindir/spank_pcm.so missing from the .deb"
 fi
 if [ -f "$PCM_TOP/packaging/plugstack.conf.d/pcm.conf" ]; then
-	dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/pcm-agent/plugstack-pcm.conf >"$T/plugstack" ||
-		fail "plugstack-pcm.conf missing from the .deb"
-	grep -q "^optional $plugindir/spank_pcm.so" "$T/plugstack" ||
-		fail "the shipped plugstack line does not name $plugindir/spank_pcm.so: $(grep -v '^#' "$T/plugstack")"
+	[ -f "$T/x/usr/share/pcm-agent/plugstack-pcm.conf" ] || fail "plugstack-pcm.conf missing from the .deb"
+	grep -q "^optional $plugindir/spank_pcm.so" "$T/x/usr/share/pcm-agent/plugstack-pcm.conf" ||
+		fail "the shipped plugstack line does not name $plugindir/spank_pcm.so"
 fi
 diff -u "$T/deb.files" "$T/rpm.files" >"$T/files.diff" ||
 	fail "the .deb and the RPM ship different files:
 $(cat "$T/files.diff")"
-dpkg-deb -c "$deb" | grep -q '^drwx------ root/root .* \./var/lib/pcm-agent/$' ||
+grep -q '^drwx------ root/root .* \./var/lib/pcm-agent/$' "$T/deb.list" ||
 	fail "the .deb has no 0700 /var/lib/pcm-agent"
-rpm -qlpv "$rpmf" 2>/dev/null | grep -q '^drwx------ .* root  *root .* /var/lib/pcm-agent$' ||
+grep -q '^drwx------ .* root  *root .* /var/lib/pcm-agent$' "$T/rpm.list" ||
 	fail "the RPM has no 0700 /var/lib/pcm-agent"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/pcm-agent/pcm-agent.conf ] || fail "deb conffiles"
 [ "$(rpm -qpc "$rpmf" 2>/dev/null)" = /etc/pcm-agent/pcm-agent.conf ] || fail "rpm config files"
 # real dependencies, from the binaries' NEEDED entries
 depends=$(dpkg-deb -f "$deb" Depends)
 assert_contains "$depends" "libc6" "deb Depends"
-dpkg-deb -x "$deb" "$T/x"
 for lib in $(objdump -p "$T/x/usr/sbin/pcm-agent" | awk '$1 == "NEEDED" { print $2 }'); do
 	case $lib in libc.so.*|libm.so.*|libpthread.so.*|ld-linux*) continue ;; esac
-	pkg=$(dpkg -S "*/$lib" 2>/dev/null | head -n1 | cut -d: -f1)
+	pkg=$(dpkg -S "*/$lib" 2>/dev/null | sed -n '1s/:.*//p')
 	[ -n "$pkg" ] || continue
 	assert_contains "$depends" "$pkg" "deb Depends on the package of $lib"
 done
@@ -95,7 +98,8 @@ SLURM_PREFIX=$T/slurm "$PCM_TOP/packaging/mkpkg" deb "$T/pkg-pc" >"$T/log/deb-pc
 	fail "make deb SLURM_PREFIX=...: $(tail -n 30 "$T/log/deb-pc.log")"
 pcdeb=$(ls "$T"/pkg-pc/pcm-agent_"$version"_*.deb)
 dpkg-deb -x "$pcdeb" "$T/xpc"
-objdump -p "$T/xpc/usr/sbin/pcm-agent" | grep -Eq "(RUNPATH|RPATH) +$T/slurm/lib\$" ||
+dyn=$(objdump -p "$T/xpc/usr/sbin/pcm-agent")	# (not piped into grep -q: pipefail + SIGPIPE)
+grep -Eq "(RUNPATH|RPATH) +$T/slurm/lib\$" <<<"$dyn" ||
 	fail "the external-Slurm build does not find libslurm in $T/slurm/lib"
 if [ -f "$PCM_TOP/slurm-plugin/spank_pcm.c" ]; then
 	[ -f "$T/xpc$T/slurm/lib/slurm/spank_pcm.so" ] || fail "SPANK plugin not in $T/slurm/lib/slurm"
@@ -112,12 +116,17 @@ ok "SLURM_PREFIX build: RUNPATH $T/slurm/lib, plugin in its lib/slurm, Depends: 
 
 # -- install into a throwaway root --------------------------------------------
 # An overlay over /: the host's files are visible, every write lands in
-# $R/upper, so after the purge $R/upper shows exactly what was left behind.
+# $R/rw/upper, so after the purge it shows exactly what was left behind.
+# The upper layer is on a tmpfs of its own: it works wherever / itself is an
+# overlay (containers), where an upper dir in /tmp could not be.
 R=$(mktemp -d /tmp/pcm-pkgroot.XXXXXX)
-at_exit "rm -rf --one-file-system $R"
-mkdir "$R/upper" "$R/work" "$R/root"
-mount -t overlay pcm-pkgroot -o "lowerdir=/,upperdir=$R/upper,workdir=$R/work" "$R/root" ||
-	skip "cannot mount an overlay over / here"
+at_exit "rmdir $R/rw $R/root $R"
+mkdir "$R/rw" "$R/root"
+mount -t tmpfs -o size=512m,mode=0755 pcm-pkgroot-rw "$R/rw" || fail "cannot mount a tmpfs on $R/rw"
+at_exit "umount -l $R/rw"
+mkdir "$R/rw/upper" "$R/rw/work"
+mount -t overlay pcm-pkgroot -o "lowerdir=/,upperdir=$R/rw/upper,workdir=$R/rw/work" "$R/root" ||
+	fail "cannot mount an overlay over / on $R/root"
 at_exit "umount -l $R/root"
 M=$R/root
 [ -c "$M/dev/null" ] || mknod -m 0666 "$M/dev/null" c 1 3
@@ -156,12 +165,17 @@ chroot "$M" dpkg --purge pcm-agent >"$T/log/dpkg-purge.log" 2>&1 ||
 	fail "dpkg --purge: $(cat "$T/log/dpkg-purge.log")"
 # what the install and purge left in the upper layer, apart from dpkg's and
 # man-db's own bookkeeping and directories that existed already
-left=$(cd "$R/upper" && find . -mindepth 1 \( -path ./var/lib/dpkg -o -path ./var/log \
-	-o -path ./var/cache -o -path ./dev/null -o -path ./run/systemd/system \) -prune -o -print |
-	while read -r f; do
-		[ -d "$f" ] && [ ! -L "$f" ] && [ -d "/$f" ] && continue
-		echo "${f#.}"
-	done | LC_ALL=C sort)
-assert_eq "$left" "/var/lib/pcm-agent
+leftovers() {
+	(cd "$R/rw/upper" && find . -mindepth 1 \( -path ./var/lib/dpkg -o -path ./var/log \
+		-o -path ./var/cache -o -path ./dev/null -o -path ./run/systemd/system \) -prune -o -print |
+		while read -r f; do
+			[ -d "$f" ] && [ ! -L "$f" ] && [ -d "/$f" ] && continue
+			echo "${f#.}"
+		done | LC_ALL=C sort)
+}
+assert_eq "$(leftovers)" "/var/lib/pcm-agent
 /var/lib/pcm-agent/journal.json" "files left after dpkg --purge"
+# the listing does see a file left anywhere else
+echo x >"$M/etc/pcm-agent-leftover"
+assert_contains "$(leftovers)" /etc/pcm-agent-leftover "leftover detection"
 ok "dpkg --purge leaves only the state dir"
