@@ -34,7 +34,7 @@ sed -n '/^commands:/,/^$/p' "$T/help.txt" | awk 'NR > 1 && NF { print $1 }' >"$T
 [ -s "$T/commands" ] || fail "no command found in --help"
 while read -r c; do
 	"$PCM" help "$c" >"$T/help-$c.txt" 2>&1 || fail "pcm-agent help $c exited $?"
-	head -n1 "$T/help-$c.txt" | grep -q "^usage: pcm-agent $c" ||
+	[[ $(head -n1 "$T/help-$c.txt") == "usage: pcm-agent $c"* ]] ||
 		fail "pcm-agent help $c: first line is not 'usage: pcm-agent $c ...'"
 done <"$T/commands"
 
