@@ -20,7 +20,8 @@
 #
 # After slurm_start:
 #   SLURM_CONF (exported), SLURM_DIR, SLURM_NODES ("v1 v2"), SLURM_PARTITION
-#   (compute), SLURM_CTLD_PORT, SLURM_CLUSTER (pcmtest); $PCM_CONF has
+#   (compute), SLURM_CTLD_PORT, SLURM_CTLD_PID, SLURMD_PID_v1.. (the
+#   slurmd started here), SLURM_CLUSTER (pcmtest); $PCM_CONF has
 #   "slurm_conf = $SLURM_CONF" and "slurm_timeout = $SLURM_PCM_TIMEOUT" appended.
 #
 # Functions:
@@ -193,10 +194,22 @@ _slurm_start_munge() {
 	wait_for 10 "munged socket" test -S "$SLURM_DIR/munge-run/munge.socket"
 }
 
-slurm_ctld_start() {
+# start slurmctld and wait until it answers; 1 if it died (port taken?)
+_slurm_ctld_try() {
+	local end=$((SECONDS + 15))
 	bg slurmctld-stdout slurmctld -D -i
 	SLURM_CTLD_PID=$BG_PID
-	wait_for 15 "slurmctld to answer" scontrol ping
+	until scontrol ping >/dev/null 2>&1; do
+		kill -0 "$SLURM_CTLD_PID" 2>/dev/null || return 1
+		[ $SECONDS -lt $end ] ||
+			fail "slurmctld did not answer within 15 s (see $T/log/slurmctld.log)"
+		sleep 0.1
+	done
+}
+
+slurm_ctld_start() {
+	_slurm_ctld_try ||
+		fail "slurmctld exited at start: $(tail -n 3 "$T/log/slurmctld.log" 2>/dev/null)"
 }
 
 slurm_ctld_stop() {
@@ -225,18 +238,26 @@ slurm_start() {
 	mkdir -p "$SLURM_DIR"/{etc,state,spool,run,bin,work,out}
 	for ((i = 1; i <= nnodes; i++)); do mkdir -p "$SLURM_DIR/spool/v$i"; done
 	export SLURM_CONF=$SLURM_DIR/etc/slurm.conf
-	SLURM_CTLD_PORT=$(free_port)
 	SLURM_NODES=
 	for ((i = 1; i <= nnodes; i++)); do SLURM_NODES="$SLURM_NODES v$i"; done
 	SLURM_NODES=${SLURM_NODES# }
-	_slurm_write_conf "$nnodes" "$cpus"
-	_slurm_write_power_scripts
 	# registered before anything starts: stops what bg does not know about
 	at_exit slurm_stop
 	_slurm_start_munge
-	slurm_ctld_start
+	# a port from free_port may be taken by someone else before slurmctld
+	# binds it: then try again with new ports
+	for i in 1 2 3; do
+		SLURM_CTLD_PORT=$(free_port)
+		_slurm_write_conf "$nnodes" "$cpus"
+		_slurm_write_power_scripts
+		_slurm_ctld_try && break
+		[ "$i" -lt 3 ] ||
+			fail "slurmctld exited at start: $(tail -n 3 "$T/log/slurmctld.log" 2>/dev/null)"
+		echo "slurmctld exited at start (attempt $i), trying new ports" >&2
+	done
 	for n in $SLURM_NODES; do
 		bg "slurmd-$n-stdout" slurmd -D -N "$n"
+		eval "SLURMD_PID_$n=\$BG_PID"
 	done
 	slurm_wait_nodes idle 30
 	printf 'slurm_conf = %s\nslurm_timeout = %s\n' "$SLURM_CONF" "${SLURM_PCM_TIMEOUT:-15}" >>"$PCM_CONF"
