@@ -75,6 +75,10 @@ grep -q '^drwx------ .* root  *root .* /var/lib/pcm-agent$' "$T/rpm.list" ||
 	fail "the RPM has no 0700 /var/lib/pcm-agent"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/pcm-agent/pcm-agent.conf ] || fail "deb conffiles"
 [ "$(rpm -qpc "$rpmf" 2>/dev/null)" = /etc/pcm-agent/pcm-agent.conf ] || fail "rpm config files"
+# RPM requirements: the libraries, but never libslurm (ParallelCluster's is no RPM)
+rpmreq=$(rpm -qpR "$rpmf" 2>/dev/null)
+assert_contains "$rpmreq" "libcurl.so.4()" "RPM Requires"
+assert_not_contains "$rpmreq" "libslurm" "RPM Requires"
 # real dependencies, from the binaries' NEEDED entries
 depends=$(dpkg-deb -f "$deb" Depends)
 assert_contains "$depends" "libc6" "deb Depends"
