@@ -18,10 +18,14 @@
 	int cmd_##name(struct pcm_ctx *, int, char **); \
 	extern const char help_##name[]
 
+DECLARE_CMD(check);
 DECLARE_CMD(config);
+DECLARE_CMD(events);
+DECLARE_CMD(fleet);
 DECLARE_CMD(hook);
 DECLARE_CMD(jobs);
 DECLARE_CMD(maintenance);
+DECLARE_CMD(restart_head_node);
 DECLARE_CMD(restore);
 DECLARE_CMD(save);
 DECLARE_CMD(status);

@@ -24,8 +24,14 @@ struct pcm_command {
 
 /* The command table; see commands.h for what adding a command takes. */
 static const struct pcm_command commands[] = {
+	{ "check", cmd_check, NEED_CONFIG, help_check,
+	  "check the AWS permissions the restart method needs (EC2 DryRun)" },
 	{ "config", cmd_config, NEED_CONFIG, help_config,
 	  "check the configuration and print the effective values" },
+	{ "events", cmd_events, NEED_CONFIG, help_events,
+	  "scheduled maintenance events of this instance (IMDS and EC2)" },
+	{ "fleet", cmd_fleet, NEED_CONFIG, help_fleet,
+	  "show, stop or start the compute fleet (like pcluster update-compute-fleet)" },
 	/* no NEED_CONFIG: a Slurm hook must not fail on a broken config file */
 	{ "hook", cmd_hook, 0, help_hook,
 	  "Slurm PrologSlurmctld/EpilogSlurmctld entry points; wait for jobs" },
@@ -33,6 +39,8 @@ static const struct pcm_command commands[] = {
 	  "list Slurm jobs and what a fleet stop would do to each" },
 	{ "maintenance", cmd_maintenance, NEED_CONFIG, help_maintenance,
 	  "start, end or show the Slurm maintenance reservation" },
+	{ "restart-head-node", cmd_restart_head_node, NEED_CONFIG, help_restart_head_node,
+	  "off-box: stop and start a cluster's head node, wait until it is ok" },
 	{ "restore", cmd_restore, NEED_CONFIG, help_restore,
 	  "restore a save onto the ephemeral volume, checking every file" },
 	{ "save", cmd_save, NEED_CONFIG, help_save,
