@@ -27,8 +27,8 @@ const char help_status[] =
     "\n"
     "options:\n"
     "  --json   one object with a key per section: cluster, slurm, jobs,\n"
-    "           maintenance (jobs and maintenance are null when Slurm cannot\n"
-    "           be asked)\n"
+    "           maintenance (slurm.partitions, slurm.nodes, jobs and\n"
+    "           maintenance are null when Slurm cannot be asked)\n"
     "\n"
     "Exit status: 0; 1 when a section could not be read (e.g. slurmctld down),\n"
     "after printing everything else.\n";
@@ -115,16 +115,14 @@ collect_slurm(struct status_run *run, int *bad)
 
 	json_object_object_add(o, "conf", jstr(run->ctx->cfg.slurm_conf));
 	json_object_object_add(o, "controller", s ? jstr(sched_controller(s)) : NULL);
-	if (s == NULL) {
-		json_object_object_add(o, "reachable", json_object_new_boolean(0));
-		json_object_object_add(o, "error", json_object_new_string(run->sched_err));
-		*bad = 1;
-		return o;
-	}
-	if (sched_ping(s) < 0 || sched_partitions_load(s, &pl) < 0 ||
+	if (s == NULL || sched_ping(s) < 0 || sched_partitions_load(s, &pl) < 0 ||
 	    sched_nodes_load(s, &nl) < 0) {
+		/* same keys as when reachable; what could not be read is null */
 		json_object_object_add(o, "reachable", json_object_new_boolean(0));
-		json_object_object_add(o, "error", json_object_new_string(sched_strerror(s)));
+		json_object_object_add(o, "error", json_object_new_string(s == NULL ?
+		    run->sched_err : sched_strerror(s)));
+		json_object_object_add(o, "partitions", NULL);
+		json_object_object_add(o, "nodes", NULL);
 		*bad = 1;
 		goto out;
 	}

@@ -43,6 +43,10 @@ assert_eq "$rc" 1 "status --json exit status"
 assert_eq "$(echo "$J" | json_get 'd["slurm"]["reachable"]')" False "json: not reachable"
 assert_contains "$(echo "$J" | json_get 'd["slurm"]["error"]')" "cannot reach slurmctld" "json: error"
 assert_eq "$(echo "$J" | json_get 'd["jobs"]')" None "json: jobs unknown"
+assert_eq "$(echo "$J" | json_get 'd["maintenance"]')" None "json: maintenance unknown"
+assert_eq "$(echo "$J" | json_get 'sorted(d["slurm"].keys())')" \
+	"['conf', 'controller', 'error', 'nodes', 'partitions', 'reachable']" "json: same keys when down"
+assert_eq "$(echo "$J" | json_get 'd["slurm"]["partitions"]')" None "json: partitions unknown"
 assert_eq "$(echo "$J" | json_get 'd["cluster"]["slurm_cluster"]')" "$SLURM_CLUSTER" "json: ClusterName without slurmctld"
 elapsed_rc 1 2 pcm maintenance start
 

@@ -23,6 +23,8 @@ assert_eq "$(echo "$J" | json_get 'sorted(d.keys())')" \
 	"['cluster', 'jobs', 'maintenance', 'slurm']" "sections"
 assert_eq "$(echo "$J" | json_get 'd["cluster"]')" \
 	"{'name': 'it-cluster', 'region': 'eu-north-1', 'slurm_cluster': '$SLURM_CLUSTER'}" "cluster"
+assert_eq "$(echo "$J" | json_get 'sorted(d["slurm"].keys())')" \
+	"['conf', 'controller', 'error', 'nodes', 'partitions', 'reachable']" "slurm keys"
 assert_eq "$(echo "$J" | json_get 'd["slurm"]["reachable"]')" True "reachable"
 assert_eq "$(echo "$J" | json_get 'd["slurm"]["error"]')" None "no error"
 assert_eq "$(echo "$J" | json_get 'd["slurm"]["controller"]')" "$(hostname -s):$SLURM_CTLD_PORT" "controller"
