@@ -75,6 +75,17 @@ grep -q '^drwx------ .* root  *root .* /var/lib/pcm-agent$' "$T/rpm.list" ||
 	fail "the RPM has no 0700 /var/lib/pcm-agent"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/pcm-agent/pcm-agent.conf ] || fail "deb conffiles"
 [ "$(rpm -qpc "$rpmf" 2>/dev/null)" = /etc/pcm-agent/pcm-agent.conf ] || fail "rpm config files"
+# the resume unit is enabled, never started by an install or an upgrade
+# (it would run `pcm-agent resume` in the middle of a prepared restart)
+dpkg-deb -e "$deb" "$T/ctrl"
+grep -q "deb-systemd-invoke.*pcm-agent\.service" "$T/ctrl/postinst" || fail "postinst does not start the watch daemon"
+if grep -n "deb-systemd-invoke.*pcm-agent-resume" "$T/ctrl/postinst"; then
+	fail "postinst starts pcm-agent-resume.service"
+fi
+rpm -qp --scripts "$rpmf" >"$T/rpm.scripts" 2>/dev/null
+if grep -n "restart.*pcm-agent-resume\|start.*pcm-agent-resume" "$T/rpm.scripts"; then
+	fail "the RPM scriptlets (re)start pcm-agent-resume.service"
+fi
 # RPM requirements: the libraries, but never libslurm (ParallelCluster's is no RPM)
 rpmreq=$(rpm -qpR "$rpmf" 2>/dev/null)
 assert_contains "$rpmreq" "libcurl.so.4()" "RPM Requires"
