@@ -20,8 +20,13 @@ unset SLURM_PREFIX SLURM_PLUGINDIR
 
 # -- build both (the RPM for Debian's Slurm layout, so the paths compare) ----
 "$PCM_TOP/packaging/mkpkg" deb "$T/pkg" >"$T/log/deb.log" 2>&1 || fail "make deb: $(tail -n 30 "$T/log/deb.log")"
+# Debian's rpm has no systemd scriptlet macros: stand-ins that name what
+# Fedora's would do, so the scriptlets can be checked below.
 "$PCM_TOP/packaging/mkpkg" rpm "$T/pkg" --define 'slurm_prefix /usr' \
-	--define "slurm_plugindir $plugindir" >"$T/log/rpm.log" 2>&1 ||
+	--define "slurm_plugindir $plugindir" \
+	--define 'systemd_post() echo preset %*' --define 'systemd_preun() echo stop %*' \
+	--define 'systemd_postun_with_restart() echo try-restart %*' \
+	--define 'systemd_postun() echo daemon-reload %*' >"$T/log/rpm.log" 2>&1 ||
 	fail "make rpm: $(tail -n 30 "$T/log/rpm.log")"
 deb=$(ls "$T"/pkg/pcm-agent_"$version"_*.deb)
 rpmf=$(ls "$T"/pkg/pcm-agent-"$version"-*.rpm)
@@ -83,7 +88,8 @@ if grep -n "deb-systemd-invoke.*pcm-agent-resume" "$T/ctrl/postinst"; then
 	fail "postinst starts pcm-agent-resume.service"
 fi
 rpm -qp --scripts "$rpmf" >"$T/rpm.scripts" 2>/dev/null
-if grep -n "restart.*pcm-agent-resume\|start.*pcm-agent-resume" "$T/rpm.scripts"; then
+grep -q "try-restart pcm-agent.service" "$T/rpm.scripts" || fail "the RPM does not restart the watch daemon on upgrade"
+if grep -n "start.*pcm-agent-resume" "$T/rpm.scripts"; then
 	fail "the RPM scriptlets (re)start pcm-agent-resume.service"
 fi
 # RPM requirements: the libraries, but never libslurm (ParallelCluster's is no RPM)
