@@ -5,6 +5,10 @@
                                      and its key; prints shell `export` lines
   awsbed.py user NAME POLICY.json    a user with that inline policy; prints
                                      "ACCESS_KEY SECRET"
+  awsbed.py role-creds ROLE [EXPIRES_IN]
+                                     a role (admin policy) assumed through STS:
+                                     prints the JSON imds.py --creds-file reads
+                                     (temporary key, secret, session token)
   awsbed.py cluster NAME [--legacy] [--status S] [--no-table]
                                      the fleet table + item and a head node (and
                                      one compute node) tagged like ParallelCluster;
@@ -65,6 +69,19 @@ def cmd_user(args):
         iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=f.read())
     k = iam.create_access_key(UserName=name)["AccessKey"]
     print(k["AccessKeyId"], k["SecretAccessKey"])
+
+
+def cmd_role_creds(args):
+    role, expires = args[0], int(args[1]) if len(args) > 1 else 21600
+    iam = client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:user/pcm-admin"}}]}
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY))
+    c = client("sts").assume_role(RoleArn=arn, RoleSessionName="i-head", DurationSeconds=3600)["Credentials"]
+    print(json.dumps({"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
+                      "Token": c["SessionToken"], "ExpiresIn": expires}))
 
 
 def now():
@@ -128,7 +145,7 @@ def cmd_instance_state(args):
 
 
 def main():
-    cmds = {"init": cmd_init, "user": cmd_user, "cluster": cmd_cluster,
+    cmds = {"init": cmd_init, "role-creds": cmd_role_creds, "user": cmd_user, "cluster": cmd_cluster,
             "fleet-get": cmd_fleet_get, "fleet-set": cmd_fleet_set,
             "instance-state": cmd_instance_state}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:

@@ -81,7 +81,7 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         if F.control(self, FAULTS, lambda: dict(COUNT)):
             return
-        if F.apply(self, FAULTS, "imds"):
+        if F.apply(self, FAULTS, "imds", self.path):
             return
         tok = self.headers.get("X-aws-ec2-metadata-token")
         with LOCK:

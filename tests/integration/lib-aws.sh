@@ -11,6 +11,8 @@
 #                                instances; HEAD_ID = the head node
 #   aws_user NAME POLICY_JSON    an IAM user with that inline policy;
 #                                USER_KEY, USER_SECRET
+#   aws_role_creds ROLE FILE     STS credentials of a new role (session
+#                                token and all) into FILE, for imds.py
 #   aws_fleet_get TABLE / aws_fleet_set TABLE STATUS [--legacy]
 #   aws_instance_state ID
 #   faultproxy_start             a fault-injecting proxy in front of moto; the
@@ -76,6 +78,7 @@ aws_user() {	# NAME POLICY_JSON
 	USER_SECRET=${out#* }
 }
 
+aws_role_creds() { $AWSBED role-creds "$1" >"$2" || fail "cannot assume role $1"; }
 aws_fleet_get() { $AWSBED fleet-get "$@"; }
 aws_fleet_set() { $AWSBED fleet-set "$@"; }
 aws_instance_state() { $AWSBED instance-state "$@"; }
