@@ -1,6 +1,8 @@
 /* config.c - see config.h */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -556,10 +558,26 @@ config_read_file(struct pcm_config *cfg, const char *path, int must_exist,
 	size_t len = 0, cap = 0;
 	int rc = -1;
 
-	if ((fp = fopen(path, "re")) == NULL) {
+	/* non-blocking, then regular files only: a FIFO or device planted at
+	 * the path must not hang a Slurm hook that reads the config */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
 		seterr(err, "cannot read config file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		seterr(err, "cannot read config file %s: %s", path,
+		    S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		close(fd);
+		return -1;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		seterr(err, "cannot read config file %s: %s", path, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	for (;;) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -216,6 +217,15 @@ test_file_missing(void)
 	CU_ASSERT_EQUAL(config_read_file(&cfg, path, 1, &err), -1);
 	char want[512];
 	snprintf(want, sizeof(want), "cannot read config file %s: No such file or directory", path);
+	CU_ASSERT_STRING_EQUAL(err.msg, want);
+	/* a FIFO or a directory at the path is refused at once, never waited on */
+	snprintf(path, sizeof(path), "%s/fifo.conf", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+	CU_ASSERT_EQUAL(config_read_file(&cfg, path, 1, &err), -1);
+	snprintf(want, sizeof(want), "cannot read config file %s: not a regular file", path);
+	CU_ASSERT_STRING_EQUAL(err.msg, want);
+	CU_ASSERT_EQUAL(config_read_file(&cfg, tmpdir, 1, &err), -1);
+	snprintf(want, sizeof(want), "cannot read config file %s: is a directory", tmpdir);
 	CU_ASSERT_STRING_EQUAL(err.msg, want);
 	config_free(&cfg);
 }
