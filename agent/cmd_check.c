@@ -80,10 +80,7 @@ record(struct perm *p, int rc, const struct aws_error *err)
 		return;
 	}
 	p->res = rc == AWS_E_DENIED ? RES_MISSING : RES_ERROR;
-	if (err->code[0])
-		snprintf(p->detail, sizeof(p->detail), "%s: %s", err->code, err->message);
-	else
-		snprintf(p->detail, sizeof(p->detail), "%s", err->message);
+	snprintf(p->detail, sizeof(p->detail), "%s", err->message);
 }
 
 static const char *

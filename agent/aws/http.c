@@ -724,8 +724,17 @@ fail:
 	if (rc == AWS_OK)
 		rc = AWS_E_SERVICE;
 	aws_buf_free(out);
-	if (err)
+	if (err) {
 		*err = e;
+		/* the user sees the service's code: "RequestLimitExceeded (HTTP 503): ..." */
+		if (e.code[0] != '\0' && strncmp(e.message, e.code, strlen(e.code)) != 0) {
+			if (e.http_status > 0)
+				snprintf(err->message, sizeof(err->message), "%s (HTTP %ld): %s",
+				    e.code, e.http_status, e.message);
+			else
+				snprintf(err->message, sizeof(err->message), "%s: %s", e.code, e.message);
+		}
+	}
 out:
 	free(url);
 	return rc;
