@@ -18,6 +18,7 @@
 	int cmd_##name(struct pcm_ctx *, int, char **); \
 	extern const char help_##name[]
 
+DECLARE_CMD(abort);
 DECLARE_CMD(check);
 DECLARE_CMD(config);
 DECLARE_CMD(events);
@@ -25,8 +26,10 @@ DECLARE_CMD(fleet);
 DECLARE_CMD(hook);
 DECLARE_CMD(jobs);
 DECLARE_CMD(maintenance);
+DECLARE_CMD(prepare_restart);
 DECLARE_CMD(restart_head_node);
 DECLARE_CMD(restore);
+DECLARE_CMD(resume);
 DECLARE_CMD(save);
 DECLARE_CMD(status);
 DECLARE_CMD(targets);

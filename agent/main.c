@@ -24,6 +24,8 @@ struct pcm_command {
 
 /* The command table; see commands.h for what adding a command takes. */
 static const struct pcm_command commands[] = {
+	{ "abort", cmd_abort, NEED_CONFIG, help_abort,
+	  "undo a prepare-restart (reservation, fleet stop); keep the save" },
 	{ "check", cmd_check, NEED_CONFIG, help_check,
 	  "check the AWS permissions the restart method needs (EC2 DryRun)" },
 	{ "config", cmd_config, NEED_CONFIG, help_config,
@@ -39,10 +41,14 @@ static const struct pcm_command commands[] = {
 	  "list Slurm jobs and what a fleet stop would do to each" },
 	{ "maintenance", cmd_maintenance, NEED_CONFIG, help_maintenance,
 	  "start, end or show the Slurm maintenance reservation" },
+	{ "prepare-restart", cmd_prepare_restart, NEED_CONFIG, help_prepare_restart,
+	  "take the cluster safely to \"head node ready to restart\", journaled" },
 	{ "restart-head-node", cmd_restart_head_node, NEED_CONFIG, help_restart_head_node,
 	  "off-box: stop and start a cluster's head node, wait until it is ok" },
 	{ "restore", cmd_restore, NEED_CONFIG, help_restore,
 	  "restore a save onto the ephemeral volume, checking every file" },
+	{ "resume", cmd_resume, NEED_CONFIG, help_resume,
+	  "at boot: restore the ephemeral volume, start the fleet, end the maintenance" },
 	{ "save", cmd_save, NEED_CONFIG, help_save,
 	  "save the ephemeral volume (/scratch) to the target, incrementally" },
 	{ "status", cmd_status, NEED_CONFIG, help_status,

@@ -1,0 +1,69 @@
+/*
+ * plan.h - prepare-restart, resume and abort: the one module that knows
+ * Slurm (sched/), the storage engine (storage/) and AWS (aws/).
+ *
+ * The procedure is a list of steps kept in the journal (journal.h); each
+ * step is recorded running before it starts and done (or failed, skipped)
+ * after, and each is idempotent, so running prepare-restart again after a
+ * crash continues at the first step not done.  What must never happen
+ * twice is recorded before it is done and checked with the service after:
+ *   - the fleet stop: the status before is recorded once; the conditional
+ *     write (fleet_request) writes nothing when a stop is already requested,
+ *     under way or done;
+ *   - the restart request: the request time and boot id are recorded
+ *     first; a later run that finds the step started does not ask again
+ *     (it checks the SSM execution, or the boot id, and says what to do).
+ *
+ * Prepare steps: preflight prestage reservation jobgate fleet_stop
+ * final_save restart.  Resume steps: restore health fleet_start unreserve.
+ *
+ * Every function returns an enum pcm_exit and logs why it failed.
+ */
+#ifndef PCM_PLAN_H
+#define PCM_PLAN_H
+
+#include "pcm.h"
+
+enum plan_method {
+	PLAN_METHOD_CONFIG = 0,	/* restart_method of the config */
+	PLAN_METHOD_NONE,	/* print the command for the admin */
+	PLAN_METHOD_REBOOT,	/* EC2 RebootInstances on itself */
+	PLAN_METHOD_STOP_START,	/* SSM AWS-RestartEC2Instance */
+};
+
+enum plan_jobs {
+	PLAN_JOBS_GATE = 0,	/* jobs that would fail: stop, exit 3 */
+	PLAN_JOBS_WAIT,		/* wait for them to end (exit 4 on timeout) */
+	PLAN_JOBS_FORCE,	/* go on: they fail, named in the log and journal */
+};
+
+struct plan_opts {
+	enum plan_method method;
+	enum plan_jobs	 jobs;
+	long		 wait_timeout;	/* seconds; 0: wait_jobs_timeout of the config */
+	int		 no_save;
+	const char	*target;	/* NULL: config / first candidate mount */
+	int		 dry_run;
+	int		 yes;		/* no confirmation before the restart */
+	const char	*trigger;	/* NULL: "manual"; else an EC2 EventId */
+};
+
+/* "none", "reboot", "stop-start"; PLAN_METHOD_CONFIG for anything else. */
+enum plan_method plan_method_parse(const char *s);
+const char *plan_method_name(enum plan_method m);
+
+/* The journal's step names, in order (static, NULL-terminated). */
+extern const char *const plan_steps[];
+
+int plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o);
+
+struct plan_resume_opts {
+	int	force;		/* resume even when the restart asked for has not happened */
+};
+/* Safe at every boot: no journal -> PCM_EXIT_OK at once. */
+int plan_resume(struct pcm_ctx *ctx, const struct plan_resume_opts *o);
+
+/* Undo what was done (reservation, fleet stop); keeps the save. */
+int plan_abort(struct pcm_ctx *ctx);
+
+#endif

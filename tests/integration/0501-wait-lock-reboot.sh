@@ -1,0 +1,89 @@
+#!/bin/bash
+# prepare-restart --wait-jobs: times out with exit 4 (reservation kept),
+# then waits for a --no-requeue job and is woken by the EpilogSlurmctld
+# hook when it ends; a concurrent prepare-restart (or abort) exits 6; a
+# reboot (the volume survives) makes resume verify in place and copy
+# nothing; a fleet the admin had stopped is never started; abort undoes
+# the reservation and the fleet stop and keeps the save.
+. "$(dirname "$0")/lib.sh"
+HOOK_CONF=$T/hook.conf
+cat >"$T/epilog" <<EOF
+#!/bin/sh
+exec "$PCM" -c "$HOOK_CONF" hook epilog 2>>"$T/log/hook-epilog.log"
+EOF
+chmod 755 "$T/epilog"
+SLURM_EXTRA_CONF="EpilogSlurmctld=$T/epilog"
+. "$(dirname "$0")/lib-plan.sh"
+plan_bed 2
+cp "$PCM_CONF" "$HOOK_CONF"
+make_tree "$T/scratch"
+loopfs ref ext4 96
+cp -a "$T/scratch/." "$T/ref/"
+
+# the job writes the time as its very last action
+job=$(slurm_submit --no-requeue -J keep --wrap "sleep 8; date +%s.%N >$T/job-end")
+slurm_wait_state "$job" RUNNING 30
+
+# 1. --wait-jobs with a short timeout: exit 4, reservation kept, fleet untouched
+assert_rc 4 pcm prepare-restart --reboot --wait-jobs=2s --yes
+assert_contains "$OUT" "still running after 2s" "timeout message"
+assert_eq "$(plan_resv)" yes "reservation kept after the timeout"
+assert_eq "$(plan_fleet)" RUNNING "fleet untouched after the timeout"
+
+# 2. wait for it; meanwhile a second operation is refused with exit 6
+( "$PCM" -c "$PCM_CONF" prepare-restart --reboot --wait-jobs=60s --yes >"$T/wait.out" 2>&1
+  echo "rc=$? t=$(date +%s.%N)" >"$T/wait.done" ) &
+wpid=$!
+at_exit "kill $wpid"
+wait_for 20 "the waiter's FIFO" sh -c "ls $T/run/jobwait/*.fifo"
+assert_rc 6 pcm prepare-restart --reboot --yes
+assert_contains "$OUT" "holds the lock" "concurrent prepare-restart"
+assert_rc 6 pcm abort
+wait_for 60 "prepare-restart --wait-jobs to finish" test -s "$T/wait.done"
+done_line=$(cat "$T/wait.done")
+assert_contains "$done_line" "rc=0" "prepare-restart --wait-jobs: $(cat "$T/wait.out")"
+assert_eq "$(slurm_job_state "$job")" COMPLETED "the waited-for job ended by itself"
+assert_contains "$(cat "$T/wait.out")" "summary: 0 jobs requeued, 1 waited for, 0 failed" "summary"
+# woken by the epilog: the jobgate ended well before the 10 s poll
+python3 - "$(cat "$T/job-end")" "$(plan_journal_data_time jobgate)" <<'PY' || fail "jobgate not woken by the epilog"
+import sys
+end, gate = float(sys.argv[1]), float(sys.argv[2])
+print("job end %.1f, jobgate done %.1f (+%.1f s)" % (end, gate, gate - end))
+sys.exit(0 if gate - end < 5 else 1)
+PY
+assert_eq "$(plan_journal_step restart)" done "restart requested"
+assert_eq "$(plan_journal_data restart_method)" reboot "method"
+
+# 3. the reboot happened (new boot id), /scratch survived: verified, not copied
+ino_before=$(stat -c %i "$T/scratch/dir/random.bin")
+export PCM_TEST_BOOT_ID=after-reboot
+assert_rc 0 pcm resume
+assert_contains "$OUT" "verified, nothing copied" "reboot: verify in place"
+assert_eq "$(stat -c %i "$T/scratch/dir/random.bin")" "$ino_before" "file not rewritten"
+compare_trees "$T/ref" "$T/scratch" sock || fail "/scratch after the reboot resume"
+assert_eq "$(plan_fleet)" RUNNING "fleet after resume"
+assert_eq "$(plan_resv)" no "reservation after resume"
+
+# 4. a fleet the admin had stopped stays stopped
+aws_fleet_set "$PLAN_TABLE" STOPPED
+assert_rc 0 pcm prepare-restart --no-restart --no-save --yes
+assert_contains "$OUT" "sudo reboot" "the next command is printed"
+assert_eq "$(plan_journal_data fleet_before)" STOPPED "fleet before"
+assert_rc 0 pcm resume
+assert_contains "$OUT" "fleet_start: skipped" "fleet not started"
+assert_eq "$(plan_fleet)" STOPPED "the admin's stopped fleet"
+aws_fleet_set "$PLAN_TABLE" RUNNING
+
+# 5. abort: reservation removed, fleet started again, save kept
+starts=$(plan_start_requests)
+assert_rc 0 pcm prepare-restart --no-restart --yes
+assert_eq "$(plan_fleet)" STOPPED "fleet stopped by prepare-restart"
+assert_rc 0 pcm abort
+assert_eq "$(plan_fleet)" RUNNING "fleet after abort"
+assert_eq "$(($(plan_start_requests) - starts))" 1 "one start request by abort"
+assert_eq "$(plan_resv)" no "reservation after abort"
+[ ! -e "$T/state/journal.json" ] || fail "journal still open after abort"
+[ -f "$(savedir_of "$T/target")/MANIFEST" ] || fail "abort removed the save"
+assert_rc 0 pcm abort
+assert_contains "$OUT" "nothing to abort" "abort twice"
+ok "wait-jobs, lock, reboot resume, admin-stopped fleet, abort"
