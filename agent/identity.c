@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "aws/imds.h"
 #include "identity.h"
 
 char *
@@ -68,8 +69,14 @@ identity_cluster_name(const struct pcm_config *cfg)
 char *
 identity_instance_id(const struct pcm_config *cfg)
 {
+	struct aws_error err = { 0 };
+	struct imds *m;
+	char *id = NULL;
+
 	(void)cfg;
-	/* IMDS instance-id goes here (first) once agent/aws/imds.c offers it;
-	 * off EC2 the host name is the documented fallback. */
-	return hostname();
+	/* IMDS first; off EC2 (or with AWS_EC2_METADATA_DISABLED) the host name */
+	if ((m = imds_new()) != NULL && imds_instance_id(m, &id, &err) != AWS_OK)
+		id = NULL;
+	imds_free(m);
+	return id != NULL ? id : hostname();
 }

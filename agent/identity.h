@@ -16,10 +16,9 @@
 char *identity_cluster_name(const struct pcm_config *cfg);
 
 /*
- * The instance id.  For now this is the host name: IMDS (instance-id) is
- * not wired in yet; when it is, this function asks IMDS first and keeps
- * the host name as the off-EC2 fallback.  malloc'd, caller frees; NULL
- * only when out of memory.
+ * The instance id: IMDS meta-data/instance-id first, the host name as the
+ * off-EC2 fallback (IMDS unreachable or AWS_EC2_METADATA_DISABLED=true).
+ * malloc'd, caller frees; NULL only when out of memory.
  */
 char *identity_instance_id(const struct pcm_config *cfg);
 
