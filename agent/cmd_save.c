@@ -107,13 +107,16 @@ cmd_save(struct pcm_ctx *ctx, int argc, char **argv)
 	if (ctx->json) {
 		storage_print_json("save", res.changed == 0 || prestage, savedir, source, &res);
 	} else {
-		printf("saved %s to %s: %llu entries, %llu files, %s; copied %llu files (%s) in %.1f s "
-		    "(%s/s), %llu unchanged, %llu removed%s\n", source, savedir,
-		    (unsigned long long)res.entries, (unsigned long long)res.files,
+		char b4[32];
+		printf("saved %s to %s: %llu entries, %llu files, %s; copied %llu files (%s, %llu by "
+		    "delta) in %.1f s (%s/s), %s written, %llu unchanged, %llu removed%s\n", source,
+		    savedir, (unsigned long long)res.entries, (unsigned long long)res.files,
 		    output_bytes(res.bytes, b1, sizeof(b1)), (unsigned long long)res.files_copied,
-		    output_bytes(res.bytes_copied, b2, sizeof(b2)), res.seconds,
+		    output_bytes(res.bytes_copied, b2, sizeof(b2)), (unsigned long long)res.files_delta,
+		    res.seconds,
 		    output_bytes(res.seconds > 0 ? (unsigned long long)(res.bytes_copied / res.seconds) : 0,
-		    b3, sizeof(b3)), (unsigned long long)res.files_reused,
+		    b3, sizeof(b3)), output_bytes(res.bytes_written, b4, sizeof(b4)),
+		    (unsigned long long)res.files_reused,
 		    (unsigned long long)res.removed, prestage ? " (pre-stage)" : "");
 	}
 	if (res.vanished > 0)

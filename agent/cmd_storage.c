@@ -153,6 +153,8 @@ storage_print_json(const char *op, int ok, const char *path1, const char *path2,
 	json_object_object_add(o, "files_copied", json_object_new_int64((int64_t)r->files_copied));
 	json_object_object_add(o, "bytes_copied", json_object_new_int64((int64_t)r->bytes_copied));
 	json_object_object_add(o, "files_reused", json_object_new_int64((int64_t)r->files_reused));
+	json_object_object_add(o, "files_delta", json_object_new_int64((int64_t)r->files_delta));
+	json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)r->bytes_written));
 	json_object_object_add(o, "removed", json_object_new_int64((int64_t)r->removed));
 	json_object_object_add(o, "changed", json_object_new_int64((int64_t)r->changed));
 	json_object_object_add(o, "vanished", json_object_new_int64((int64_t)r->vanished));

@@ -35,11 +35,12 @@ thread_buf(void)
 }
 
 static void
-hash_zeros(XXH3_state_t *st, uint64_t n)
+hash_zeros(XXH3_state_t *st, uint64_t n, struct sigw *sw)
 {
 	while (n > 0) {
 		size_t c = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
 		XXH3_128bits_update(st, zeros, c);
+		sigw_feed(sw, zeros, c);
 		n -= c;
 	}
 }
@@ -115,6 +116,13 @@ int
 copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
     uint64_t *progress, int *werr)
 {
+	return copy_data_sig(src, dst, size, maybe_sparse, hash, progress, werr, NULL);
+}
+
+int
+copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
+    uint64_t *progress, int *werr, struct sigw *sw)
+{
 	unsigned char *buf = thread_buf();
 	XXH3_state_t st;
 	uint64_t off = 0;
@@ -138,7 +146,7 @@ copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[
 			}
 			data = (uint64_t)d > size ? size : (uint64_t)d;
 			if (data > off) {
-				hash_zeros(&st, data - off);
+				hash_zeros(&st, data - off, sw);
 				if (progress)
 					atomic_fetch_add((_Atomic uint64_t *)progress, data - off);
 				off = data;
@@ -170,12 +178,13 @@ copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[
 			if (n == 0) {
 				/* the file shrank under us: the rest reads as zeros,
 				 * the caller sees the change with fstat */
-				hash_zeros(&st, size - off);
+				hash_zeros(&st, size - off, sw);
 				off = size;
 				hole = size;
 				break;
 			}
 			XXH3_128bits_update(&st, buf, (size_t)n);
+			sigw_feed(sw, buf, (size_t)n);
 			if (dst >= 0) {
 				size_t wn = (size_t)n;
 				if (direct && wn % DALIGN != 0) {

@@ -6,7 +6,7 @@
  * empty string written "-" (and a literal "-" as %2D):
  *
  *   pcm-agent-manifest 1
- *   meta created=SECS next_obj=N prestage=0|1 source=S cluster=S instance=S
+ *   meta created=SECS next_obj=N gen=N prestage=0|1 source=S cluster=S instance=S
  *   TYPE PARENT NAME MODE UID GID MTIME SIZE INO CTIME OBJ HASH RDEV LINK TARGET FLAGS [XNAME=XVALUE]...
  *   ...
  *   end COUNT XXH3-128-OF-ALL-THE-TEXT-ABOVE
@@ -230,8 +230,8 @@ mf_write(struct manifest *mf, FILE *fp)
 	}
 	XXH3_128bits_reset(st);
 	lb_puts(&b, MF_MAGIC "\n");
-	lb_printf(&b, "meta created=%" PRId64 " next_obj=%" PRIu64 " prestage=%d source=",
-	    mf->created, mf->next_obj, mf->prestage ? 1 : 0);
+	lb_printf(&b, "meta created=%" PRId64 " next_obj=%" PRIu64 " gen=%" PRIu64
+	    " prestage=%d source=", mf->created, mf->next_obj, mf->gen, mf->prestage ? 1 : 0);
 	lb_esc(&b, mf->source ? mf->source : "", mf->source ? strlen(mf->source) : 0);
 	lb_puts(&b, " cluster=");
 	lb_esc(&b, mf->cluster ? mf->cluster : "", mf->cluster ? strlen(mf->cluster) : 0);
@@ -650,6 +650,10 @@ parse_meta(struct rd *r, struct manifest *mf, char *line)
 				return rd_err(r, "bad next_obj");
 			mf->next_obj = v;
 			seen = 1;
+		} else if (strcmp(tok, "gen") == 0) {
+			if (parse_u64(eq, 10, &v) < 0)
+				return rd_err(r, "bad gen");
+			mf->gen = v;
 		} else if (strcmp(tok, "prestage") == 0) {
 			if (parse_u64(eq, 10, &v) < 0 || v > 1)
 				return rd_err(r, "bad prestage");

@@ -57,6 +57,7 @@ struct manifest {
 	struct mf_entry	*e;
 	size_t		 n, cap;
 	uint64_t	 next_obj;	/* first object id not yet used */
+	uint64_t	 gen;		/* generation: +1 per save (delta logs carry it) */
 	int64_t		 created;
 	int		 prestage;
 	char		*source, *cluster, *instance;
@@ -147,6 +148,36 @@ struct copy_stats {
  */
 int copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
     uint64_t *progress, int *werr);
+
+struct sigw;
+/* copy_data, also feeding the logical content to a signature (sw may be NULL) */
+int copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
+    uint64_t *progress, int *werr, struct sigw *sw);
+
+/* ------------------------------------------------------------------ */
+/* librsync deltas (delta.c) */
+
+/* a librsync signature computed as data passes (NULL-safe feed/free) */
+struct sigw *sigw_new(void);
+void sigw_feed(struct sigw *w, const void *data, size_t len);
+/* finish; write dirfd/name headed by the content's hash; 0 or -errno */
+int sigw_write(struct sigw *w, int dirfd, const char *name, const unsigned char hash[16]);
+void sigw_free(struct sigw *w);
+
+/*
+ * The file src (size bytes) replaces object dirfd/ID whose content has
+ * oldhash: write the redo log dirfd/ID.log (generation gen) and the new
+ * signature ID.sig.new.  -ENOENT when there is no usable signature,
+ * -E2BIG when the delta would write more than half the file, -EPROTO
+ * when librsync's delta makes no sense: copy it whole instead.  newhash: the new content's XXH3-128; *written:
+ * bytes of the log.  *werr = 1 when the error was on the target.
+ */
+int delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
+    const unsigned char oldhash[16], unsigned char newhash[16], uint64_t *progress,
+    uint64_t *written, int *werr);
+/* If SAVEDIR/DELTAS exists: apply every log of generation gen, drop the
+ * others, sync, remove DELTAS.  0 or -errno; *applied counts the logs. */
+int delta_recover(int savefd, const int objfd[256], uint64_t gen, int *applied);
 
 /* Read the user/trusted/security/system.posix_acl xattrs of fd (or of
  * path when fd < 0) into e.  0 or -errno (-ENOTSUP is not an error: none). */

@@ -119,6 +119,21 @@ set_times(struct timespec ts[2], const struct mf_entry *e)
 	ts[1].tv_nsec = e->mtime_ns;
 }
 
+/* a save interrupted after its manifest was committed: finish it first */
+static int
+recover(struct rst *r)
+{
+	int applied, rc;
+
+	if ((rc = delta_recover(r->savefd, r->objfd, r->mf->gen, &applied)) < 0)
+		return seterr(r->res, rc, "cannot apply the pending delta logs in %s: %s",
+		    r->savedir, strerror(-rc));
+	if (applied > 0)
+		slog_notice("%s: finished applying %d delta logs of an interrupted save",
+		    r->savedir, applied);
+	return 0;
+}
+
 /* owner, xattrs (ACLs), mode, times of an open file or directory */
 static int
 apply_meta_fd(int fd, const struct mf_entry *e)
@@ -466,6 +481,8 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 		rc = seterr(res, rc, "cannot open %s/objects: %s", savedir, strerror(-rc));
 		goto out;
 	}
+	if ((rc = recover(&r)) < 0)
+		goto out;
 	if ((rc = stor_mkdir_p(dest, 0700)) < 0 ||
 	    (r.destfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = seterr(res, rc < 0 ? rc : -errno, "cannot open the destination %s: %s", dest,
@@ -650,6 +667,8 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 		rc = seterr(res, rc, "cannot open %s/objects: %s", savedir, strerror(-rc));
 		goto out;
 	}
+	if ((rc = recover(&r)) < 0)
+		goto out;
 	for (size_t i = 0; i < r.mf->n; i++)
 		if (r.mf->e[i].type == MF_FILE) {
 			r.prog.files_total++;

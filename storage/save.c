@@ -35,6 +35,7 @@
 
 #define W_COPY	0x1	/* new manifest: data to copy */
 #define W_SEEN	0x2	/* old manifest: still in the source */
+#define W_DELTA	0x4	/* new manifest: try a librsync delta against the old object */
 
 struct hl {		/* (dev, ino) -> first entry, for files with nlink > 1 */
 	uint64_t	 dev, ino;
@@ -57,6 +58,9 @@ struct save {
 	_Atomic int		 fatal;
 	pthread_mutex_t		 mu;
 	uint64_t		 need;		/* bytes to be written */
+	_Atomic uint64_t	 written;	/* bytes written to the target */
+	_Atomic uint64_t	 ndelta;	/* files updated by a delta */
+	_Atomic int		 deltas_marked;	/* SAVEDIR/DELTAS created */
 };
 
 static void
@@ -258,10 +262,23 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 			o->nxattrs = 0;
 			s->res->files_reused++;
 		} else {
+			const struct mf_entry *o = oi >= 0 ? &s->old->e[oi] : NULL;
 			e.wflags |= W_COPY;
 			s->prog.files_total++;
 			s->prog.bytes_total += e.size;
-			s->need += (uint64_t)st.st_blocks * 512 + 4096;
+			/* sparse files are copied whole: only their data is written,
+			 * and a delta would have to roll over every hole */
+			if (o != NULL && o->type == MF_FILE && o->obj != 0 && s->o->delta_min_size > 0 &&
+			    e.size >= s->o->delta_min_size && o->size >= s->o->delta_min_size &&
+			    (uint64_t)st.st_blocks * 512 >= e.size - e.size / 8) {
+				/* changed large file: a delta against its object */
+				e.wflags |= W_DELTA;
+				e.obj = o->obj;
+				memcpy(e.hash, o->hash, 16);
+				s->need += (uint64_t)st.st_blocks * 512 / 4 + 4096;
+			} else {
+				s->need += (uint64_t)st.st_blocks * 512 + 4096;
+			}
 		}
 		break;
 	case S_IFDIR:
@@ -403,6 +420,7 @@ copy_job(void *p, void *arg)
 	char name[32], pbuf[PATH_MAX];
 	int ofd = -1, rc, werr = 0;
 	uint64_t id = 0;
+	struct sigw *sw = NULL;
 
 	if (atomic_load(&s->fatal))
 		goto out;
@@ -418,6 +436,46 @@ copy_job(void *p, void *arg)
 		    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
 		goto out;
 	}
+	if ((e->wflags & W_DELTA) && e->size > 0) {
+		unsigned char newhash[16];
+		uint64_t w = 0;
+
+		if (atomic_exchange(&s->deltas_marked, 1) == 0) {
+			int mfd = openat(s->savefd, "DELTAS", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (mfd < 0) {
+				rc = -errno;
+				fatal_err(s, rc, "cannot create %s/DELTAS: %s", s->savedir, strerror(errno));
+				goto out;
+			}
+			close(mfd);
+		}
+		id = e->obj;
+		rc = delta_update(j->fd, e->size, s->objfd[id & 0xff], id, s->mf->gen, e->hash,
+		    newhash, &s->prog.bytes_done, &w, &werr);
+		if (rc == 0) {
+			memcpy(e->hash, newhash, 16);
+			atomic_fetch_add(&s->written, 2 * w);	/* the log, then the object */
+			atomic_fetch_add(&s->ndelta, 1);
+			goto copied;
+		}
+		if (rc != -ENOENT && rc != -E2BIG && rc != -EPROTO) {
+			if (werr && rc == -ENOSPC)
+				fatal_err(s, rc, "target %s is full: the save needs about %s more "
+				    "(free space there, or choose a larger target); the source is "
+				    "untouched and the previous save intact", s->savedir,
+				    fmt_bytes(s->need, pbuf, sizeof(pbuf)));
+			else if (werr)
+				fatal_err(s, rc, "cannot write to %s: %s", s->savedir, strerror(-rc));
+			else
+				fatal_err(s, rc, "cannot read %s/%s: %s", s->source,
+				    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
+			goto out;
+		}
+		/* no usable signature, or a delta bigger than the file's
+		 * half: copy it whole into a new object */
+		e->wflags &= (uint16_t)~W_DELTA;
+		e->obj = 0;
+	}
 	if (e->size > 0) {
 		id = atomic_fetch_add(&s->next_obj, 1);
 		snprintf(name, sizeof(name), "%016llx", (unsigned long long)id);
@@ -430,8 +488,11 @@ copy_job(void *p, void *arg)
 			goto out;
 		}
 	}
-	rc = copy_data(j->fd, ofd, e->size, (uint64_t)st1.st_blocks * 512 < e->size, e->hash,
-	    &s->prog.bytes_done, &werr);
+	if (ofd >= 0 && s->o->delta_min_size > 0 && e->size >= s->o->delta_min_size &&
+	    (uint64_t)st1.st_blocks * 512 >= e->size - e->size / 8)
+		sw = sigw_new();	/* the signature of a large file, as its data passes */
+	rc = copy_data_sig(j->fd, ofd, e->size, (uint64_t)st1.st_blocks * 512 < e->size, e->hash,
+	    &s->prog.bytes_done, &werr, sw);
 	if (rc < 0) {
 		if (werr && rc == -ENOSPC)
 			fatal_err(s, rc, "target %s is full: the save needs about %s more "
@@ -446,6 +507,15 @@ copy_job(void *p, void *arg)
 		goto out;
 	}
 	e->obj = id;
+	atomic_fetch_add(&s->written, (uint64_t)st1.st_blocks * 512);
+	if (sw != NULL) {
+		char sname[40];
+		snprintf(sname, sizeof(sname), "%s.sig", name);
+		if (sigw_write(sw, s->objfd[id & 0xff], sname, e->hash) < 0)
+			slog_info("no signature for %s: its next change is copied whole",
+			    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)));
+	}
+copied:
 	if (fstat(j->fd, &st2) == 0 && (st2.st_size != st1.st_size ||
 	    st2.st_mtim.tv_sec != st1.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec ||
 	    st2.st_ctim.tv_sec != st1.st_ctim.tv_sec || st2.st_ctim.tv_nsec != st1.st_ctim.tv_nsec)) {
@@ -460,6 +530,7 @@ copy_job(void *p, void *arg)
 	atomic_fetch_add((_Atomic uint64_t *)&s->prog.files_done, 1);
 	stor_crashpoint("save-object");
 out:
+	sigw_free(sw);
 	if (ofd >= 0)
 		close(ofd);
 	close(j->fd);
@@ -622,9 +693,9 @@ gc_objects(struct save *s, const struct manifest *mf, int crashpoints)
 				continue;
 			errno = 0;
 			id = strtoull(de->d_name, &end, 16);
-			if (errno == 0 && *end == '\0' && ids != NULL &&
+			if (errno == 0 && (*end == '\0' || strcmp(end, ".sig") == 0) && ids != NULL &&
 			    bsearch(&id, ids, n, sizeof(*ids), cmpu64) != NULL)
-				continue;
+				continue;	/* an object, or its signature, still referred to */
 			if (unlinkat(s->objfd[b], de->d_name, 0) < 0 && errno != ENOENT) {
 				rc = -errno;
 				continue;
@@ -711,6 +782,17 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		rc = seterr(res, rc, "cannot read %s/MANIFEST: %s", savedir, err);
 		goto out;
 	}
+	{
+		int applied;
+		if ((rc = delta_recover(s.savefd, s.objfd, s.old ? s.old->gen : 0, &applied)) < 0) {
+			rc = seterr(res, rc, "cannot apply the pending delta logs in %s: %s",
+			    savedir, strerror(-rc));
+			goto out;
+		}
+		if (applied > 0)
+			slog_notice("%s: finished applying %d delta logs of an interrupted save",
+			    savedir, applied);
+	}
 	/* objects from a crashed run: nothing refers to them */
 	if ((rc = gc_objects(&s, s.old, 0)) < 0) {
 		rc = seterr(res, rc, "cannot clean %s/objects: %s", savedir, strerror(-rc));
@@ -724,6 +806,7 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		goto out;
 	}
 	s.next_obj = s.old ? s.old->next_obj : 1;
+	s.mf->gen = (s.old ? s.old->gen : 0) + 1;
 	{
 		struct mf_entry root = { 0 };
 		if (fstat(s.srcfd, &st) < 0 || (root.name = strdup(".")) == NULL) {
@@ -798,6 +881,14 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		goto out;
 	}
 	stor_crashpoint("save-renamed");
+	{
+		int applied;
+		if ((rc = delta_recover(s.savefd, s.objfd, s.mf->gen, &applied)) < 0) {
+			rc = seterr(res, rc, "cannot apply the delta logs in %s: %s (the next save, "
+			    "restore or verify retries)", savedir, strerror(-rc));
+			goto out_committed;
+		}
+	}
 	if ((rc = gc_objects(&s, s.mf, 1)) < 0)
 		slog_notice("cannot remove old objects from %s: %s (the next save retries)",
 		    savedir, strerror(-rc));
@@ -816,12 +907,22 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 			}
 		}
 	}
+	res->files_delta = atomic_load(&s.ndelta);
+	res->bytes_written = atomic_load(&s.written);
+	if (0) {
+out_committed:
+		/* committed: the objects of the new manifest must stay */
+		progress_stop(pt);
+		pt = NULL;
+		goto done;
+	}
 out:
 	progress_stop(pt);
 	if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0 && s.old != NULL)
 		gc_objects(&s, s.old, 0);	/* the new objects of a failed save */
 	else if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0 && s.old == NULL)
 		gc_objects(&s, NULL, 0);
+done:
 	if (rc < 0 && res->errmsg[0] == '\0')
 		seterr(res, rc, "cannot save %s to %s: %s", source, savedir, strerror(-rc));
 	res->seconds = now_mono() - t0;

@@ -95,7 +95,7 @@ typedef void (*stor_progress_fn)(const struct stor_progress *p, void *arg);
 struct stor_opts {
 	int		 workers;	/* copy threads; 0 = automatic */
 	int		 prestage;	/* save while jobs still write: changes are expected */
-	uint64_t	 delta_min_size;/* reserved for librsync deltas (not used yet) */
+	uint64_t	 delta_min_size;/* changed files this large get librsync deltas; 0: never */
 	const char	*cluster;	/* recorded in the manifest */
 	const char	*instance;	/* recorded in the manifest */
 	stor_progress_fn progress;
@@ -109,6 +109,8 @@ struct stor_result {
 	uint64_t	files_copied;	/* save: copied; restore: written */
 	uint64_t	bytes_copied;
 	uint64_t	files_reused;	/* save: unchanged since the previous save */
+	uint64_t	files_delta;	/* save: large files updated with a librsync delta */
+	uint64_t	bytes_written;	/* save: bytes written to the target (objects, logs) */
 	uint64_t	removed;	/* save: entries of the previous save now gone */
 	uint64_t	changed;	/* files that changed while being read */
 	uint64_t	vanished;	/* entries gone between the walk and the copy */

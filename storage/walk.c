@@ -204,6 +204,8 @@ raise_nofile(void)
  *   save-manifest    after MANIFEST.tmp is written and fsynced, before rename
  *   save-renamed     after the rename, before old objects are removed
  *   save-gc          after each removal of an unreferenced object
+ *   delta-record     after each range of a delta log is written to its object
+ *   delta-applied    after a whole log is applied, before it is removed
  *   restore-entry    after each entry is created
  *   restore-file     after a file's data is written (workers)
  *   restore-dirmeta  after a directory's metadata is applied

@@ -1,0 +1,643 @@
+/*
+ * delta.c - librsync deltas for large changed files, applied in place,
+ * crash-safely.
+ *
+ * A save copying a file of delta_min_size or more also computes its librsync
+ * signature as the data passes (RS_RK_MD4_SIG_MAGIC: rabinkarp rolling sum,
+ * MD4 truncated to 8 bytes, 16 KiB blocks) and stores it beside the object
+ * as objects/XX/ID.sig, headed by the XXH3-128 of the content it describes:
+ * a signature whose hash is not the manifest's is never used.
+ *
+ * When such a file changes, the next save streams the source once: XXH3
+ * (the new checksum), a new signature, and rs_delta against the stored
+ * signature.  The delta is turned into a redo log, objects/XX/ID.log: every
+ * range of the new content that is not already at the same offset in the
+ * object (literals, and copies from other offsets, read from the object now,
+ * before anything is written to it), plus the new size and checksum.  Logs
+ * are synced with the other objects, before the manifest; the manifest's
+ * generation number is in each log.  After the new MANIFEST is in place the
+ * logs are applied to the objects, synced, and removed.  A crash:
+ *   - before the rename: the logs carry a generation the manifest does not
+ *     have; the next run deletes them; the objects were never touched;
+ *   - after it: the next run (save, restore or verify) finds the DELTAS
+ *     marker, replays every log of the manifest's generation (idempotent:
+ *     absolute offsets), then removes them.
+ * Only the changed blocks are written to the target (twice: log, object).
+ * When more than half of the file would go through the log (content
+ * shifted by an insertion), the file is copied whole into a new object.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <librsync.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "priv.h"
+
+#define SIG_BLOCK	(16u << 10)
+#define SIG_STRONG	8
+#define SIG_MAGIC	"PCMSIG1\n"
+#define LOG_MAGIC	"PCMLOG1\n"
+#define IOBUF		(1u << 20)
+
+/* ------------------------------------------------------------------ */
+/* a growing byte buffer */
+
+struct bbuf {
+	unsigned char	*p;
+	size_t		 n, cap;
+};
+
+static int
+bb_put(struct bbuf *b, const void *d, size_t n)
+{
+	if (b->n + n > b->cap) {
+		size_t nc = b->cap ? b->cap : 65536;
+		while (nc < b->n + n)
+			nc *= 2;
+		unsigned char *np = realloc(b->p, nc);
+		if (np == NULL)
+			return -ENOMEM;
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->n, d, n);
+	b->n += n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* signature generation while data passes */
+
+struct sigw {
+	rs_job_t	*job;
+	struct bbuf	 out;
+	int		 failed;
+};
+
+struct sigw *
+sigw_new(void)
+{
+	struct sigw *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	if ((w->job = rs_sig_begin(SIG_BLOCK, SIG_STRONG, RS_RK_MD4_SIG_MAGIC)) == NULL) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static int
+job_run(rs_job_t *job, const void *data, size_t len, int eof, struct bbuf *out)
+{
+	char obuf[65536];
+	rs_buffers_t b = {
+		.next_in = (char *)data, .avail_in = len, .eof_in = eof,
+	};
+	rs_result r;
+
+	do {
+		b.next_out = obuf;
+		b.avail_out = sizeof(obuf);
+		r = rs_job_iter(job, &b);
+		if (r != RS_DONE && r != RS_BLOCKED)
+			return -EIO;
+		if (sizeof(obuf) - b.avail_out > 0 &&
+		    bb_put(out, obuf, sizeof(obuf) - b.avail_out) < 0)
+			return -ENOMEM;
+	} while (b.avail_in > 0 || (eof && r != RS_DONE) || b.avail_out == 0);
+	return 0;
+}
+
+void
+sigw_feed(struct sigw *w, const void *data, size_t len)
+{
+	if (w != NULL && !w->failed && job_run(w->job, data, len, 0, &w->out) < 0)
+		w->failed = 1;
+}
+
+void
+sigw_free(struct sigw *w)
+{
+	if (w == NULL)
+		return;
+	if (w->job)
+		rs_job_free(w->job);
+	free(w->out.p);
+	free(w);
+}
+
+/* Finish and write dirfd/name (ID.sig or ID.sig.new): header, hash, signature. */
+int
+sigw_write(struct sigw *w, int dirfd, const char *name, const unsigned char hash[16])
+{
+	int fd, rc = 0;
+
+	if (w->failed || job_run(w->job, "", 0, 1, &w->out) < 0)
+		return -EIO;
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, SIG_MAGIC, 8) != 8 || write(fd, hash, 16) != 16 ||
+	    write(fd, w->out.p, w->out.n) != (ssize_t)w->out.n)
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		unlinkat(dirfd, name, 0);
+	return rc;
+}
+
+/* the stored signature of an object, if it describes content `hash` */
+static int
+sig_load(int dirfd, const char *name, const unsigned char hash[16], rs_signature_t **out)
+{
+	unsigned char hdr[24];
+	struct bbuf dummy = { 0 };
+	rs_signature_t *sig = NULL;
+	rs_job_t *job = NULL;
+	char buf[65536];
+	ssize_t n;
+	int fd, rc;
+
+	*out = NULL;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if (read(fd, hdr, 24) != 24 || memcmp(hdr, SIG_MAGIC, 8) != 0 ||
+	    memcmp(hdr + 8, hash, 16) != 0) {
+		rc = -ESTALE;
+		goto out;
+	}
+	if ((job = rs_loadsig_begin(&sig)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if ((rc = job_run(job, buf, (size_t)n, 0, &dummy)) < 0)
+			goto out;
+	if (n < 0 || (rc = job_run(job, "", 0, 1, &dummy)) < 0) {
+		rc = rc < 0 ? rc : -errno;
+		goto out;
+	}
+	if (rs_build_hash_table(sig) != RS_DONE) {
+		rc = -EIO;
+		goto out;
+	}
+	*out = sig;
+	sig = NULL;
+	rc = 0;
+out:
+	if (job)
+		rs_job_free(job);
+	if (sig)
+		rs_free_sumset(sig);
+	free(dummy.p);
+	close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the redo log */
+
+struct rlog {
+	int		 fd;
+	int		 objfd;		/* the object, read for copies from elsewhere */
+	uint64_t	 oldsize;
+	uint64_t	 off;		/* pending record: offset, data */
+	struct bbuf	 data;
+	uint64_t	 written;
+	int		 err;
+};
+
+static int
+rlog_flush(struct rlog *l)
+{
+	unsigned char hdr[12];
+
+	if (l->data.n == 0 || l->err)
+		return l->err;
+	for (int i = 0; i < 8; i++)
+		hdr[i] = (unsigned char)(l->off >> (56 - 8 * i));
+	for (int i = 0; i < 4; i++)
+		hdr[8 + i] = (unsigned char)(l->data.n >> (24 - 8 * i));
+	if (write(l->fd, hdr, 12) != 12 || write(l->fd, l->data.p, l->data.n) != (ssize_t)l->data.n) {
+		l->err = errno ? -errno : -EIO;
+		return l->err;
+	}
+	l->written += 12 + l->data.n;
+	l->data.n = 0;
+	return 0;
+}
+
+static void
+rlog_put(struct rlog *l, uint64_t off, const void *d, size_t n)
+{
+	if (l->err || n == 0)
+		return;
+	if (l->data.n > 0 && (off != l->off + l->data.n || l->data.n + n > IOBUF))
+		rlog_flush(l);
+	if (l->data.n == 0)
+		l->off = off;
+	if (bb_put(&l->data, d, n) < 0)
+		l->err = -ENOMEM;
+}
+
+/* a copy command of the delta: new[outpos..+len] = old[where..+len] */
+static void
+rlog_copy(struct rlog *l, uint64_t where, uint64_t len, uint64_t outpos)
+{
+	unsigned char buf[65536], cur[65536];
+
+	if (where == outpos)
+		return;		/* already there */
+	while (len > 0 && !l->err) {
+		size_t c = len > sizeof(buf) ? sizeof(buf) : (size_t)len;
+		ssize_t n = pread(l->objfd, buf, c, (off_t)where);
+		if (n < 0) {
+			l->err = -errno;
+			return;
+		}
+		if (n == 0) {
+			l->err = -EPROTO;	/* a copy beyond the old object */
+			return;
+		}
+		/* repeated blocks (zeros...) match elsewhere: often the same
+		 * bytes are already at outpos */
+		ssize_t m = outpos + (uint64_t)n <= l->oldsize ?
+		    pread(l->objfd, cur, (size_t)n, (off_t)outpos) : -1;
+		if (m != n || memcmp(buf, cur, (size_t)n) != 0)
+			rlog_put(l, outpos, buf, (size_t)n);
+		where += (uint64_t)n;
+		outpos += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* parsing librsync's delta stream, incrementally */
+
+struct dparse {
+	unsigned char	 hdr[17];
+	size_t		 hlen, hneed;
+	int		 magic;		/* magic seen */
+	uint64_t	 lit;		/* literal bytes still to come */
+	uint64_t	 outpos;
+	int		 ended, bad;
+};
+
+static uint64_t
+be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static const int nsz[4] = { 1, 2, 4, 8 };
+
+/* bytes of parameters after opcode op; -1 unknown */
+static int
+op_params(unsigned op)
+{
+	if (op == 0 || (op >= 0x01 && op <= 0x40))
+		return 0;
+	if (op >= 0x41 && op <= 0x44)
+		return nsz[op - 0x41];
+	if (op >= 0x45 && op <= 0x54)
+		return nsz[(op - 0x45) / 4] + nsz[(op - 0x45) % 4];
+	return -1;
+}
+
+static void
+dp_feed(struct dparse *d, struct rlog *l, const unsigned char *p, size_t n)
+{
+	while (n > 0 && !d->bad && !d->ended) {
+		if (d->magic < 4) {
+			d->hdr[d->magic++] = *p++;
+			n--;
+			if (d->magic == 4 && be(d->hdr, 4) != RS_DELTA_MAGIC)
+				d->bad = 1;
+			continue;
+		}
+		if (d->lit > 0) {
+			size_t c = d->lit < n ? (size_t)d->lit : n;
+			rlog_put(l, d->outpos, p, c);
+			d->outpos += c;
+			d->lit -= c;
+			p += c;
+			n -= c;
+			continue;
+		}
+		if (d->hlen == 0) {
+			int np = op_params(*p);
+			if (np < 0) {
+				d->bad = 1;
+				return;
+			}
+			d->hneed = 1 + (size_t)np;
+		}
+		d->hdr[d->hlen++] = *p++;
+		n--;
+		if (d->hlen < d->hneed)
+			continue;
+		unsigned op = d->hdr[0];
+		d->hlen = 0;
+		if (op == 0) {
+			d->ended = 1;
+		} else if (op <= 0x40) {
+			d->lit = op;
+		} else if (op <= 0x44) {
+			d->lit = be(d->hdr + 1, nsz[op - 0x41]);
+		} else {
+			int a = nsz[(op - 0x45) / 4], b = nsz[(op - 0x45) % 4];
+			uint64_t where = be(d->hdr + 1, a), len = be(d->hdr + 1 + a, b);
+			rlog_copy(l, where, len, d->outpos);
+			d->outpos += len;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+int
+delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
+    const unsigned char oldhash[16], unsigned char newhash[16], uint64_t *progress,
+    uint64_t *written, int *werr)
+{
+	char name[24], sname[64], lname[64];
+	rs_signature_t *sig = NULL;
+	rs_job_t *djob = NULL;
+	struct sigw *nw = NULL;
+	struct rlog l = { .fd = -1, .objfd = -1 };
+	struct dparse dp = { 0 };
+	struct bbuf dout = { 0 };
+	unsigned char *buf = NULL;
+	XXH3_state_t st;
+	uint64_t off = 0;
+	int rc;
+
+	*werr = 0;
+	*written = 0;
+	snprintf(name, sizeof(name), "%016llx", (unsigned long long)id);
+	snprintf(sname, sizeof(sname), "%s.sig", name);
+	snprintf(lname, sizeof(lname), "%s.log", name);
+	if ((rc = sig_load(dirfd, sname, oldhash, &sig)) < 0)
+		return -ENOENT;		/* no usable signature: copy it whole */
+	struct stat ost;
+	if ((l.objfd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(l.objfd, &ost) < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	l.oldsize = (uint64_t)ost.st_size;
+	if ((djob = rs_delta_begin(sig)) == NULL || (nw = sigw_new()) == NULL ||
+	    (buf = malloc(IOBUF)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	l.fd = openat(dirfd, lname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (l.fd < 0) {
+		rc = -errno;
+		*werr = 1;
+		goto out;
+	}
+	{
+		unsigned char hdr[8 + 8 + 8];
+		memcpy(hdr, LOG_MAGIC, 8);
+		put64(hdr + 8, gen);
+		put64(hdr + 16, id);
+		if (write(l.fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+			rc = -errno;
+			*werr = 1;
+			goto out;
+		}
+	}
+	XXH3_128bits_reset(&st);
+	while (off < size) {
+		size_t want = size - off > IOBUF ? IOBUF : (size_t)(size - off);
+		ssize_t n = pread(src, buf, want, (off_t)off);
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0) {	/* shrank: the rest reads as zeros */
+			n = (ssize_t)want;
+			memset(buf, 0, want);
+		}
+		XXH3_128bits_update(&st, buf, (size_t)n);
+		sigw_feed(nw, buf, (size_t)n);
+		dout.n = 0;
+		if ((rc = job_run(djob, buf, (size_t)n, 0, &dout)) < 0)
+			goto out;
+		dp_feed(&dp, &l, dout.p, dout.n);
+		off += (uint64_t)n;
+		if (progress)
+			__atomic_fetch_add(progress, (uint64_t)n, __ATOMIC_RELAXED);
+	}
+	dout.n = 0;
+	if ((rc = job_run(djob, "", 0, 1, &dout)) < 0)
+		goto out;
+	dp_feed(&dp, &l, dout.p, dout.n);
+	if (dp.bad || !dp.ended || dp.outpos != size || l.err == -EPROTO) {
+		rc = -EPROTO;	/* a delta we do not understand: copy it whole */
+		goto out;
+	}
+	if ((rc = rlog_flush(&l)) < 0) {
+		*werr = rc != -EPROTO;
+		goto out;
+	}
+	if (l.written > size / 2) {
+		/* shifted content (an insertion): log + apply would write more
+		 * than a new copy */
+		rc = -E2BIG;
+		goto out;
+	}
+	{
+		XXH128_canonical_t c;
+		unsigned char tail[12 + 8 + 16];
+
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+		memcpy(newhash, c.digest, 16);
+		/* end record: offset all ones, then the new size and checksum */
+		memset(tail, 0xff, 8);
+		memset(tail + 8, 0, 4);
+		put64(tail + 12, size);
+		memcpy(tail + 20, newhash, 16);
+		if (write(l.fd, tail, sizeof(tail)) != (ssize_t)sizeof(tail)) {
+			rc = -errno;
+			*werr = 1;
+			goto out;
+		}
+		l.written += sizeof(tail);
+	}
+	{
+		char nsname[64];
+		snprintf(nsname, sizeof(nsname), "%s.sig.new", name);
+		if ((rc = sigw_write(nw, dirfd, nsname, newhash)) < 0) {
+			*werr = 1;
+			goto out;
+		}
+	}
+	*written = l.written;
+	rc = 0;
+out:
+	if (l.fd >= 0 && close(l.fd) < 0 && rc == 0) {
+		rc = -errno;
+		*werr = 1;
+	}
+	if (rc < 0 && l.fd >= 0)
+		unlinkat(dirfd, lname, 0);
+	if (l.objfd >= 0)
+		close(l.objfd);
+	if (djob)
+		rs_job_free(djob);
+	if (sig)
+		rs_free_sumset(sig);
+	sigw_free(nw);
+	free(l.data.p);
+	free(dout.p);
+	free(buf);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* applying the logs */
+
+/* Apply dirfd/ID.log to dirfd/ID if it is of generation gen; remove it.
+ * Returns 1 applied, 0 discarded (another generation), -errno. */
+static int
+log_apply(int dirfd, const char *lname, uint64_t gen)
+{
+	char oname[64];
+	unsigned char hdr[24], rh[12], *buf = NULL;
+	int lfd = -1, ofd = -1, rc;
+	size_t blen = strlen(lname) - 4;
+
+	if (blen >= sizeof(oname))
+		return -EINVAL;
+	memcpy(oname, lname, blen);
+	oname[blen] = '\0';
+	if ((lfd = openat(dirfd, lname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if (read(lfd, hdr, 24) != 24 || memcmp(hdr, LOG_MAGIC, 8) != 0 || be(hdr + 8, 8) != gen) {
+		rc = 0;		/* torn, or of a manifest that never was: drop it */
+		goto drop;
+	}
+	if ((ofd = openat(dirfd, oname, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((buf = malloc(IOBUF)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		if (read(lfd, rh, 12) != 12) {
+			rc = -EBADMSG;	/* a log of the committed generation must be whole */
+			goto out;
+		}
+		uint64_t off = be(rh, 8);
+		uint32_t len = (uint32_t)be(rh + 8, 4);
+		if (off == UINT64_MAX) {
+			unsigned char tail[24];
+			if (read(lfd, tail, 24) != 24) {
+				rc = -EBADMSG;
+				goto out;
+			}
+			if (ftruncate(ofd, (off_t)be(tail, 8)) < 0 || fsync(ofd) < 0) {
+				rc = -errno;
+				goto out;
+			}
+			break;
+		}
+		if (len > IOBUF || read(lfd, buf, len) != (ssize_t)len) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		if (pwrite(ofd, buf, len, (off_t)off) != (ssize_t)len) {
+			rc = -errno;
+			goto out;
+		}
+		stor_crashpoint("delta-record");
+	}
+	{
+		char sn[80], nsn[80];
+		snprintf(sn, sizeof(sn), "%s.sig", oname);
+		snprintf(nsn, sizeof(nsn), "%s.sig.new", oname);
+		if (renameat(dirfd, nsn, dirfd, sn) < 0 && errno != ENOENT) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	stor_crashpoint("delta-applied");
+	rc = 1;
+drop:
+	if (unlinkat(dirfd, lname, 0) < 0 && rc >= 0)
+		rc = -errno;
+out:
+	free(buf);
+	if (ofd >= 0)
+		close(ofd);
+	close(lfd);
+	return rc;
+}
+
+int
+delta_recover(int savefd, const int objfd[256], uint64_t gen, int *applied)
+{
+	int rc = 0;
+
+	*applied = 0;
+	if (faccessat(savefd, "DELTAS", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	for (int b = 0; b < 256; b++) {
+		int fd;
+		DIR *d;
+		struct dirent *de;
+
+		if (objfd[b] < 0)
+			continue;
+		if ((fd = dup(objfd[b])) < 0 || (d = fdopendir(fd)) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			return -errno;
+		}
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name);
+			if (n > 4 && strcmp(de->d_name + n - 4, ".log") == 0) {
+				int r = log_apply(objfd[b], de->d_name, gen);
+				if (r < 0 && rc == 0)
+					rc = r;
+				if (r > 0)
+					(*applied)++;
+			}
+		}
+		closedir(d);
+	}
+	if (rc == 0) {
+		if (*applied > 0 && syncfs(savefd) < 0)
+			return -errno;
+		if (unlinkat(savefd, "DELTAS", 0) < 0 && errno != ENOENT)
+			return -errno;
+		fsync(savefd);
+	}
+	return rc;
+}
