@@ -508,8 +508,8 @@ in_list(const char *code, const char *const *list)
 	return 0;
 }
 
-static int
-classify(long status, const char *code)
+int
+aws_classify(long status, const char *code)
 {
 	if (in_list(code, denied_codes))
 		return AWS_E_DENIED;
@@ -692,7 +692,7 @@ aws_call(struct aws *a, enum aws_service svc, const char *op, const char *body,
 				snprintf(e.message, sizeof(e.message), "HTTP %ld", status);
 			log_debug("aws: %s %s attempt %d -> %ld %s: %s", si->name, op, attempt,
 			    status, e.code, e.message);
-			rc = classify(status, e.code);
+			rc = aws_classify(status, e.code);
 			/* expired instance-profile credentials: refresh once and retry */
 			if (rc == AWS_E_AUTH && !refreshed && !a->creds_forced &&
 			    a->creds.expiration != 0 && strstr(e.code, "Expired") != NULL) {

@@ -144,6 +144,11 @@ int aws_parse_json_error(const char *body, size_t len, struct aws_error *err);
 
 /* Is this (HTTP status, service code) retried?  1 or 0. */
 int aws_retryable(long http_status, const char *code);
+/* The aws_rc of a non-2xx answer: AWS_E_DENIED (UnauthorizedOperation,
+ * AccessDenied*), AWS_E_AUTH (signature, unknown key, expired token),
+ * AWS_E_CONFLICT (ConditionalCheckFailedException), AWS_E_NOTFOUND
+ * (ResourceNotFoundException, *NotFound*), else AWS_E_SERVICE. */
+int aws_classify(long http_status, const char *code);
 
 /* Form-encode s (RFC 3986 unreserved kept) into a malloc'd string. */
 char *aws_urlencode(const char *s);
