@@ -116,9 +116,11 @@ def run(exid, iid):
         c.stop_instances(InstanceIds=[iid])
         time.sleep(ARGS.step_s)
         wait_state(c, iid, "stopped", time.time() + 60)
+        print("ssm: runbook %s: %s stopped" % (exid, iid), file=sys.stderr, flush=True)
         c.start_instances(InstanceIds=[iid])
         time.sleep(ARGS.step_s)
         wait_state(c, iid, "running", time.time() + 60)
+        print("ssm: runbook %s: %s running" % (exid, iid), file=sys.stderr, flush=True)
         setst("Success")
     except Exception as e:  # the runbook failed: say why, like SSM does
         setst("Failed", "Step fails when it is changing the instance state: %s" % e)
