@@ -8,6 +8,9 @@ chosen at random among `kinds`:
   reset     the connection is closed without an answer (RST)
   slow      the answer is delayed by slow_s seconds (longer than the client's
             timeout when the test wants a timeout)
+  denied    what AWS answers a missing permission (EC2: 403
+            UnauthorizedOperation XML, DryRun or not; JSON services: 400
+            AccessDeniedException); use it with `match`
 `count` (>= 0) limits how many faults are injected in all; -1 = no limit.
 `match` (a string) limits faults to requests whose operation (X-Amz-Target,
 or the Action= of a form body) contains it.
@@ -95,6 +98,16 @@ def apply(handler, faults, service, op=""):
         return False
     if kind == "reset":
         reset_connection(handler)
+        return True
+    if kind == "denied":
+        if service == "ec2":
+            send(handler, 403, "text/xml", ec2_error(
+                "UnauthorizedOperation", "You are not authorized to perform this operation. "
+                "Encoded authorization failure message: fake"))
+        else:
+            send(handler, 400, "application/x-amz-json-1.0", json.dumps(
+                {"__type": "com.amazon.coral.service#AccessDeniedException",
+                 "Message": "User is not authorized to perform: %s" % op}))
         return True
     if kind == "500":
         if service == "ec2":

@@ -68,6 +68,19 @@ assert_rc 0 pcm check --restart-method stop-start
 assert_contains "$OUT" "iam:PassRole" "PassRole listed"
 assert_not_contains "$OUT" "ec2:StopInstances             " "no stop probe with an assume role"
 
+# what real EC2 answers a DryRun without the permission: 403
+# UnauthorizedOperation (moto says AccessDenied); DynamoDB: AccessDeniedException
+faultproxy_start
+fake_faults "$FAULT_URL" '{"rate": 1, "kinds": ["denied"], "match": "RebootInstances"}'
+assert_rc 5 pcm check --restart-method reboot
+assert_contains "$OUT" "ec2:RebootInstances         MISSING  UnauthorizedOperation (HTTP 403)" "403 UnauthorizedOperation"
+assert_contains "$OUT" "ec2:DescribeInstances       allowed" "others still allowed"
+fake_faults "$FAULT_URL" '{"rate": 1, "kinds": ["denied"], "match": "UpdateItem"}'
+assert_rc 5 pcm check --restart-method none
+assert_contains "$OUT" "dynamodb:UpdateItem         MISSING  AccessDeniedException" "json AccessDenied"
+fake_faults "$FAULT_URL" '{"rate": 0}'
+export AWS_ENDPOINT_URL=$MOTO_URL
+
 # off EC2: a clear message, fast
 export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$(free_port)
 t0=$SECONDS
