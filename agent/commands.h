@@ -34,5 +34,6 @@ DECLARE_CMD(save);
 DECLARE_CMD(status);
 DECLARE_CMD(targets);
 DECLARE_CMD(verify);
+DECLARE_CMD(watch);
 
 #endif

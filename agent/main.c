@@ -57,6 +57,8 @@ static const struct pcm_command commands[] = {
 	  "list where a save of the ephemeral volume can go (EFS, FSx, EBS)" },
 	{ "verify", cmd_verify, NEED_CONFIG, help_verify,
 	  "re-read a save and check every file against its manifest" },
+	{ "watch", cmd_watch, NEED_CONFIG, help_watch,
+	  "the daemon: scheduled EC2 events -> reservation, notices, auto prepare" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
