@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "log.h"
 #include "output.h"
+#include "plan.h"
 #include "sched/sched.h"
 
 const char help_status[] =
@@ -23,12 +24,14 @@ const char help_status[] =
     "Show the cluster's identity (cluster name, region), whether slurmctld\n"
     "answers, the partitions and their states, the nodes, the jobs summary\n"
     "(what a fleet stop would do: requeue, fail, pending) and the maintenance\n"
-    "reservation.  Changes nothing.\n"
+    "reservation, and the prepare-restart / resume operation in progress.\n"
+    "Changes nothing.\n"
     "\n"
     "options:\n"
     "  --json   one object with a key per section: cluster, slurm, jobs,\n"
     "           maintenance (slurm.partitions, slurm.nodes, jobs and\n"
-    "           maintenance are null when Slurm cannot be asked)\n"
+    "           maintenance are null when Slurm cannot be asked; operation\n"
+    "           is the journal, null when no operation is in progress)\n"
     "\n"
     "Exit status: 0; 1 when a section could not be read (e.g. slurmctld down),\n"
     "after printing everything else.\n";
@@ -271,6 +274,14 @@ print_maintenance(struct json_object *o)
 	    js(r, "start_time", "?"), js(r, "end_time", "?"));
 }
 
+/* --- the prepare-restart / resume operation in progress (plan.c) --- */
+
+static struct json_object *
+collect_operation(struct status_run *run, int *bad)
+{
+	return plan_status_json(&run->ctx->cfg, bad);
+}
+
 static const struct status_section {
 	const char		*name;
 	struct json_object	*(*collect)(struct status_run *, int *bad);
@@ -280,6 +291,7 @@ static const struct status_section {
 	{ "slurm", collect_slurm, print_slurm },
 	{ "jobs", collect_jobs, print_jobs },
 	{ "maintenance", collect_maintenance, print_maintenance },
+	{ "operation", collect_operation, plan_status_print },
 };
 
 int

@@ -76,6 +76,7 @@ struct plan {
 	struct sched_job_list	*jobs;
 	FILE			*out;		/* step lines: stdout, stderr with --json */
 	int			 nstep;
+	double			 step_t0;	/* when the current step began */
 };
 
 /* --- small helpers --- */
@@ -198,6 +199,7 @@ step_begin(struct plan *p, const char *step, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	p->nstep++;
+	p->step_t0 = now_real();
 	say(p, "==> %s: %s", step, what);
 	if (p->j != NULL && (rc = journal_step_set(p->j, step, STEP_RUNNING, NULL)) < 0) {
 		log_warnx("cannot record step %s in the journal %s: %s", step,
@@ -227,7 +229,8 @@ step_end(struct plan *p, const char *step, enum step_state st, const char *fmt, 
 		    journal_path(p->j), strerror(-rc));
 		return -1;
 	}
-	say(p, "    %s: %s%s%s", step, step_state_name(st), detail[0] ? ": " : "", detail);
+	say(p, "    %s: %s%s%s (%.1f s)", step, step_state_name(st), detail[0] ? ": " : "", detail,
+	    p->step_t0 > 0 ? now_real() - p->step_t0 : 0.0);
 	crashpoint(step, "end");
 	return 0;
 }
@@ -892,6 +895,7 @@ step_final_save(struct plan *p)
 	if (res.changed > 0)
 		log_warnx("%llu files changed during the final save (named above): something on "
 		    "the head node still writes to %s", (unsigned long long)res.changed, p->eph);
+	say(p, "    final_save: saved in %.1f s; verifying", res.seconds);
 	storage_opts(p->ctx, &so, "verifying");
 	memset(&vres, 0, sizeof(vres));
 	rc = stor_verify(p->savedir, &so, &vres);
@@ -1661,4 +1665,67 @@ out:
 	plan_free(&p);
 	lock_release(&lk);
 	return rc;
+}
+
+/* --- status --- */
+
+struct json_object *
+plan_status_json(const struct pcm_config *cfg, int *bad)
+{
+	struct journal *j = NULL;
+	struct json_object *o;
+	int rc = journal_load(cfg->state_dir, &j);
+
+	if (rc == -ENOENT)
+		return NULL;
+	if (rc < 0) {
+		log_warnx("cannot read the journal in %s: %s", cfg->state_dir,
+		    rc == -EBADMSG ? "it is corrupt" : strerror(-rc));
+		*bad = 1;
+		return NULL;
+	}
+	o = json_object_get(journal_json(j));
+	journal_free(j);
+	return o;
+}
+
+void
+plan_status_print(struct json_object *o)
+{
+	struct json_object *steps, *v, *st;
+	const char *cur = NULL, *cur_state = NULL, *last_done = NULL;
+	int ndone = 0, n = 0;
+
+	if (o == NULL) {
+		printf("%-12s none\n", "operation");
+		return;
+	}
+	if (json_object_object_get_ex(o, "steps", &steps)) {
+		for (int i = 0; plan_steps[i] != NULL; i++) {
+			const char *s;
+
+			if (!json_object_object_get_ex(steps, plan_steps[i], &v) ||
+			    !json_object_object_get_ex(v, "state", &st))
+				continue;
+			n++;
+			s = json_object_get_string(st);
+			if (strcmp(s, "done") == 0 || strcmp(s, "skipped") == 0) {
+				ndone++;
+				last_done = plan_steps[i];
+			} else if (cur == NULL && strcmp(s, "pending") != 0) {
+				cur = plan_steps[i];
+				cur_state = s;
+			}
+		}
+	}
+	printf("%-12s %s (%s, phase %s): %d of %d steps done", "operation",
+	    json_object_object_get_ex(o, "id", &v) ? json_object_get_string(v) : "?",
+	    json_object_object_get_ex(o, "trigger", &v) ? json_object_get_string(v) : "?",
+	    json_object_object_get_ex(o, "phase", &v) ? json_object_get_string(v) : "?",
+	    ndone, n);
+	if (cur != NULL)
+		printf("; %s %s", cur, cur_state);
+	else if (last_done != NULL)
+		printf("; last: %s", last_done);
+	printf("\n");
 }

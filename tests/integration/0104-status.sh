@@ -20,7 +20,8 @@ slurm_wait_state "$noreq" RUNNING 20
 assert_rc 0 pcm status --json
 J=$OUT
 assert_eq "$(echo "$J" | json_get 'sorted(d.keys())')" \
-	"['cluster', 'jobs', 'maintenance', 'slurm']" "sections"
+	"['cluster', 'jobs', 'maintenance', 'operation', 'slurm']" "sections"
+assert_eq "$(echo "$J" | json_get 'd["operation"]')" None "no operation in progress"
 assert_eq "$(echo "$J" | json_get 'd["cluster"]')" \
 	"{'name': 'it-cluster', 'region': 'eu-north-1', 'slurm_cluster': '$SLURM_CLUSTER'}" "cluster"
 assert_eq "$(echo "$J" | json_get 'sorted(d["slurm"].keys())')" \

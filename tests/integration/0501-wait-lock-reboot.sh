@@ -29,6 +29,11 @@ assert_rc 4 pcm prepare-restart --reboot --wait-jobs=2s --yes
 assert_contains "$OUT" "still running after 2s" "timeout message"
 assert_eq "$(plan_resv)" yes "reservation kept after the timeout"
 assert_eq "$(plan_fleet)" RUNNING "fleet untouched after the timeout"
+# status shows the operation in progress
+assert_rc 0 pcm status
+assert_contains "$OUT" "phase prepare): 3 of 11 steps done; jobgate failed" "status: operation"
+assert_rc_out 0 pcm --json status
+assert_eq "$(echo "$OUT" | json_get 'd["operation"]["steps"]["jobgate"]["state"]')" failed "status --json"
 
 # 2. wait for it; meanwhile a second operation is refused with exit 6
 ( "$PCM" -c "$PCM_CONF" prepare-restart --reboot --wait-jobs=60s --yes >"$T/wait.out" 2>&1
@@ -86,4 +91,6 @@ assert_eq "$(plan_resv)" no "reservation after abort"
 [ -f "$(savedir_of "$T/target")/MANIFEST" ] || fail "abort removed the save"
 assert_rc 0 pcm abort
 assert_contains "$OUT" "nothing to abort" "abort twice"
+assert_rc 0 pcm status
+assert_contains "$OUT" "operation    none" "status after abort"
 ok "wait-jobs, lock, reboot resume, admin-stopped fleet, abort"

@@ -18,7 +18,8 @@
 #   plan_journal_step STEP             the step's state in the open journal
 #
 # PLAN_DELAY (default 1) is the stand-in's delay between *ING and the end state;
-# PLAN_SSM_STEP_S (default 0.3) the SSM fake's pause between runbook steps.
+# PLAN_SSM_STEP_S (default 0.3) the SSM fake's pause between runbook steps;
+# PLAN_SCRATCH_MB / PLAN_TARGET_MB (96 / 300) the sizes of the loop volumes.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib-slurm.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib-aws.sh"
@@ -35,8 +36,8 @@ plan_bed() {
 	aws_cluster "$SLURM_CLUSTER"
 	imds_fake_start --instance-id "$HEAD_ID"
 	ssm_fake_start --step-s "${PLAN_SSM_STEP_S:-0.3}"
-	loopfs scratch ext4 96
-	loopfs target xfs 300
+	loopfs scratch ext4 "${PLAN_SCRATCH_MB:-96}"
+	loopfs target xfs "${PLAN_TARGET_MB:-300}"
 	mkdir -p "$T/bin"
 	# what ParallelCluster's clusterstatusmgtd/clustermgtd do to Slurm
 	cat >"$T/bin/on-stop" <<EOF
