@@ -385,7 +385,7 @@ struct watch {
 	char			*cluster;
 	int			 ec2_off;	/* denied or no credentials: noted once */
 	int			 imds_failing;	/* to log the recovery */
-	int			 sched_failing;
+	char			*dry_noted;	/* --dry-run: maintenance.json already "written" */
 };
 
 struct watch *
@@ -411,6 +411,7 @@ watch_free(struct watch *w)
 	watch_state_free(w->st);
 	free(w->instance_id);
 	free(w->cluster);
+	free(w->dry_noted);
 	free(w);
 }
 
@@ -995,8 +996,10 @@ reconcile_maintfile(struct watch *w, json_object *acts)
 	if (rc == 0 && cur->phase != MAINT_PHASE_SCHEDULED)
 		goto out;	/* a maintenance under way or resuming: not ours to change */
 	if (w->o.dry_run) {
-		log_info("dry run: would write %s/%s for event %s", cfg(w)->run_dir,
-		    MAINTFILE_NAME, best->id);
+		if (w->dry_noted == NULL || strcmp(w->dry_noted, best->id) != 0)
+			log_info("dry run: would write %s/%s for event %s", cfg(w)->run_dir,
+			    MAINTFILE_NAME, best->id);
+		setstr(&w->dry_noted, best->id);
 	} else if (maintfile_write(cfg(w)->run_dir, m, &me) < 0 ||
 	    maintfile_write_motd(cfg(w)->run_dir, m, &me) < 0) {
 		log_warnx("%s", me.msg);
