@@ -137,7 +137,7 @@ fuzz: deps
 	done
 
 # Units and hook wrappers name $(sbindir)/pcm-agent; the plugstack line names
-# $(SLURM_PLUGINDIR); an existing config is kept.  The IAM policy once it exists.
+# $(SLURM_PLUGINDIR); an existing config is kept.
 install: $(PCM) $(SPANK_TARGET)
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pcm-agent \
 		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(datadir)/pcm-agent \
@@ -153,7 +153,7 @@ install: $(PCM) $(SPANK_TARGET)
 		case $$f in *.service) d=$(unitdir) m=0644 ;; *) d=$(libexecdir)/pcm-agent m=0755 ;; esac; \
 		sed 's|/usr/sbin/pcm-agent|$(sbindir)/pcm-agent|g' $$f >$(DESTDIR)$$d/$${f##*/} && \
 		chmod $$m $(DESTDIR)$$d/$${f##*/} || exit 1; done
-	$(foreach f,$(wildcard packaging/iam/pcm-agent-policy.json),install -m 0644 $(f) $(DESTDIR)$(datadir)/pcm-agent/;)
+	install -m 0644 packaging/iam/pcm-agent-policy.json $(DESTDIR)$(datadir)/pcm-agent/
 	sed '/^ *#/!s|[^ ]*/spank_pcm\.so|$(SLURM_PLUGINDIR)/spank_pcm.so|' packaging/plugstack.conf.d/pcm.conf \
 		>$(DESTDIR)$(datadir)/pcm-agent/plugstack-pcm.conf
 	install -d -m 0700 $(DESTDIR)$(localstatedir)/lib/pcm-agent
