@@ -277,8 +277,19 @@ fleet_request(struct aws *a, const char *table, enum fleet_action action,
 	rc = write_status(a, table, &cur, want, err);
 	if (rc == AWS_E_CONFLICT) {
 		const char *now = "unknown";
-		if (fleet_get(a, table, &after, &e2) == AWS_OK)
+		if (fleet_get(a, table, &after, &e2) == AWS_OK) {
 			now = after.status_str;
+			/* our own write, retried after its answer was lost (or the
+			 * same request from someone else): the request stands */
+			if (after.status == want && err && err->attempts > 1) {
+				log_notice("compute fleet: %s is in place (a retried write, or the "
+				    "same request from elsewhere)", after.status_str);
+				memset(err, 0, sizeof(*err));
+				if (outcome)
+					*outcome = FLEET_WROTE;
+				return AWS_OK;
+			}
+		}
 		return aws_seterr(err, AWS_E_CONFLICT, 400, "ConditionalCheckFailedException",
 		    "cannot %s the compute fleet: its status changed from %s to %s while we "
 		    "wrote %s (another pcluster or pcm-agent?); nothing overwritten", verb,

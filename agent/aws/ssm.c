@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/random.h>
+
 #include <json-c/json.h>
 
 #include "aws/ssm.h"
@@ -46,6 +48,22 @@ parse_obj(const char *json, size_t len)
 	return o;
 }
 
+/* A random UUID (v4) for ClientToken. */
+static void
+uuid4(char out[37])
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (unsigned char)(random() & 0xff);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	    b[13], b[14], b[15]);
+}
+
 int
 ssm_restart_instance(struct aws *a, const char *instance_id, const char *assume_role,
     char **execution_id, struct aws_error *err)
@@ -53,9 +71,14 @@ ssm_restart_instance(struct aws *a, const char *instance_id, const char *assume_
 	struct json_object *req = json_object_new_object(), *params = json_object_new_object();
 	struct json_object *o = NULL, *v;
 	struct aws_buf b = { 0 };
+	char token[37];
 	int rc;
 
 	*execution_id = NULL;
+	/* one token for all the retries of this call: a retry after a lost
+	 * answer must not start a second restart */
+	uuid4(token);
+	json_object_object_add(req, "ClientToken", json_object_new_string(token));
 	json_object_object_add(req, "DocumentName", json_object_new_string(SSM_RESTART_DOCUMENT));
 	json_object_object_add(params, "InstanceId", one(instance_id));
 	if (assume_role && *assume_role)

@@ -14,7 +14,8 @@
 /*
  * StartAutomationExecution of AWS-RestartEC2Instance for instance_id, with
  * AutomationAssumeRole = assume_role when not NULL/empty.  On AWS_OK
- * *execution_id is malloc'd (caller frees).
+ * *execution_id is malloc'd (caller frees).  A fresh ClientToken per call
+ * makes the retries inside it idempotent (one restart, not two).
  */
 int ssm_restart_instance(struct aws *a, const char *instance_id, const char *assume_role,
     char **execution_id, struct aws_error *err);

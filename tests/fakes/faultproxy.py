@@ -48,6 +48,10 @@ class H(BaseHTTPRequestHandler):
         c.endheaders(body)
         r = c.getresponse()
         data = r.read()
+        c.close()
+        if getattr(self, "lost_answer", False):   # served, answer lost
+            F.reset_connection(self)
+            return
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
@@ -55,7 +59,6 @@ class H(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        c.close()
 
     def do_POST(self):
         if not F.control(self, FAULTS):

@@ -8,6 +8,9 @@ chosen at random among `kinds`:
   reset     the connection is closed without an answer (RST)
   slow      the answer is delayed by slow_s seconds (longer than the client's
             timeout when the test wants a timeout)
+  lost      the request is served, then the connection is reset instead of
+            answering: the client cannot know its write happened (tests
+            that retries of writes are idempotent)
   denied    what AWS answers a missing permission (EC2: 403
             UnauthorizedOperation XML, DryRun or not; JSON services: 400
             AccessDeniedException); use it with `match`
@@ -96,6 +99,9 @@ def apply(handler, faults, service, op=""):
     if kind == "slow":
         time.sleep(faults.slow_s)
         return False
+    if kind == "lost":
+        handler.lost_answer = True
+        return False
     if kind == "reset":
         reset_connection(handler)
         return True
@@ -135,6 +141,9 @@ def ec2_error(code, msg):
 
 
 def send(handler, status, ctype, body):
+    if getattr(handler, "lost_answer", False):
+        reset_connection(handler)
+        return
     data = body.encode() if isinstance(body, str) else body
     handler.send_response(status)
     handler.send_header("Content-Type", ctype)

@@ -4,7 +4,9 @@
   ssm.py --port P --ec2-endpoint URL [--region R] [--step-s S]
 
 Speaks the JSON 1.1 protocol (POST /, X-Amz-Target: AmazonSSM.<Op>):
-  StartAutomationExecution  only DocumentName AWS-RestartEC2Instance; runs the
+  StartAutomationExecution  only DocumentName AWS-RestartEC2Instance (a
+                            ClientToken seen before answers the same
+                            execution, as SSM does); runs the
                             runbook's steps against EC2 (moto) in a thread:
                             StopInstances, wait stopped, StartInstances, wait
                             running; Pending -> InProgress -> Success|Failed
@@ -45,6 +47,7 @@ MODEL = botocore.session.get_session().get_service_model("ssm")
 KEYS = dict(kv.split(":", 1) for kv in os.environ.get("FAKE_KEYS", "").split(",") if ":" in kv)
 DENY = set(k for k in os.environ.get("FAKE_DENY", "").split(",") if k)
 EXECS = {}
+TOKENS = {}
 LOCK = threading.Lock()
 COUNT = {"calls": {}, "rejected": 0}
 
@@ -141,9 +144,9 @@ class H(BaseHTTPRequestHandler):
             return
         n = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(n)
-        if F.apply(self, FAULTS, "ssm"):
-            return
         target = self.headers.get("X-Amz-Target", "")
+        if F.apply(self, FAULTS, "ssm", target):
+            return
         if not target.startswith("AmazonSSM."):
             return err(self, 400, "UnknownOperationException", "bad X-Amz-Target '%s'" % target)
         op = target[len("AmazonSSM."):]
@@ -178,8 +181,16 @@ class H(BaseHTTPRequestHandler):
             if unknown or "InstanceId" not in p or len(p["InstanceId"]) != 1:
                 return err(self, 400, "InvalidAutomationExecutionParametersException",
                            "Parameters %s are not defined / InstanceId is required" % sorted(unknown))
+            with LOCK:
+                tok = params.get("ClientToken")
+                if tok and tok in TOKENS:   # idempotent retry: the same execution
+                    COUNT["idempotent_retries"] = COUNT.get("idempotent_retries", 0) + 1
+                    return F.send(self, 200, "application/x-amz-json-1.1",
+                                  json.dumps({"AutomationExecutionId": TOKENS[tok]}))
             exid = str(uuid.uuid4())
             with LOCK:
+                if tok:
+                    TOKENS[tok] = exid
                 EXECS[exid] = {"AutomationExecutionId": exid, "DocumentName": params["DocumentName"],
                                "AutomationExecutionStatus": "Pending", "Parameters": p}
             threading.Thread(target=run, args=(exid, p["InstanceId"][0]), daemon=True).start()

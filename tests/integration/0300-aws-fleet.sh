@@ -81,4 +81,13 @@ wait $writer
 assert_contains "$OUT" "changed from RUNNING to STOPPING" "lost race reported"
 assert_contains "$OUT" "nothing overwritten" "lost race not overwritten"
 assert_eq "$(aws_fleet_get $TBL)" STOPPING "the other writer's value stays"
+
+# our own write went through but its answer was lost: the retry meets its
+# own value, which is not a conflict
+fake_faults "$FAULT_URL" '{"rate": 0}'
+aws_fleet_set $TBL RUNNING
+fake_faults "$FAULT_URL" '{"rate": 1, "kinds": ["lost"], "match": "UpdateItem", "count": 1}'
+assert_rc 0 pcm fleet stop
+assert_contains "$OUT" "STOP_REQUESTED is in place (a retried write" "lost answer"
+assert_eq "$(aws_fleet_get $TBL)" STOP_REQUESTED "written once"
 ok "fleet"

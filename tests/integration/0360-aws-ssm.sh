@@ -56,6 +56,15 @@ grep -q "$HEAD_ID stopped" "$T/log/ssm.log" || fail "the instance was never stop
 grep -q "$HEAD_ID running" "$T/log/ssm.log" || fail "the instance was never started again"
 assert_eq "$(aws_instance_state "$HEAD_ID")" running "running after the restart"
 
+# the answer of StartAutomationExecution is lost: the retry carries the same
+# ClientToken and gets the same execution; one restart, not two
+fake_faults "$SSM_URL" '{"rate": 1, "kinds": ["lost"], "match": "StartAutomationExecution", "count": 1}'
+n0=$(grep -c "$HEAD_ID stopped" "$T/log/ssm.log")
+assert_rc 0 "$T/ssm-driver" "$HEAD_ID"
+[ "$(fake_stats "$SSM_URL" | json_get 'd.get("idempotent_retries", 0)')" = 1 ] || fail "no idempotent retry"
+sleep 1
+assert_eq "$(($(grep -c "$HEAD_ID stopped" "$T/log/ssm.log") - n0))" 1 "restarts for one call"
+
 # the runbook fails on an instance that does not exist: Failed + message
 assert_rc 1 "$T/ssm-driver" i-00000000000000000
 assert_contains "$OUT" "status Failed" "failed"
