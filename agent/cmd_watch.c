@@ -47,14 +47,16 @@ const char help_watch[] =
     "exit status: 0 stopped by SIGTERM (or --once: the poll worked); 1 no source\n"
     "of events could be read (--once) or the state file is unreadable; 2 usage.\n";
 
-static volatile sig_atomic_t got_stop, got_hup;
+static volatile sig_atomic_t got_stop, got_hup, got_chld;
 
 static void
 on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		got_hup = 1;
-	else if (sig != SIGCHLD)
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+	else
 		got_stop = 1;
 }
 
@@ -211,6 +213,10 @@ cmd_watch(struct pcm_ctx *ctx, int argc, char **argv)
 		for (long slept = 0; slept < wait_ms && !got_stop && !got_hup; slept += 100) {
 			struct timespec ts = { 0, 100000000L };
 			nanosleep(&ts, NULL);
+			if (got_chld) {
+				got_chld = 0;
+				watch_reap(w);
+			}
 		}
 		if (got_hup) {
 			got_hup = 0;

@@ -954,6 +954,19 @@ reap(struct watch *w)
 	return changed;
 }
 
+int
+watch_reap(struct watch *w)
+{
+	int rc;
+
+	if (w->st == NULL || !reap(w) || w->o.dry_run)
+		return 0;
+	if ((rc = watch_state_save(cfg(w)->state_dir, w->st)) < 0)
+		log_warnx("cannot save the events in %s/%s: %s", cfg(w)->state_dir,
+		    WATCH_EVENTS_FILE, strerror(-rc));
+	return rc;
+}
+
 /* maintenance.json and the MOTD follow the earliest planned event. */
 static void
 reconcile_maintfile(struct watch *w, json_object *acts)

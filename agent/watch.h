@@ -176,4 +176,8 @@ void watch_reload(struct watch *w);
 struct json_object;
 int watch_poll(struct watch *w, struct json_object **report, long *next_s);
 
+/* A child ended (SIGCHLD): record how the prepare-restart it ran ended
+ * in events.json.  0 or -errno (logged). */
+int watch_reap(struct watch *w);
+
 #endif
