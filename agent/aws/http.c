@@ -729,10 +729,10 @@ fail:
 		/* the user sees the service's code: "RequestLimitExceeded (HTTP 503): ..." */
 		if (e.code[0] != '\0' && strncmp(e.message, e.code, strlen(e.code)) != 0) {
 			if (e.http_status > 0)
-				snprintf(err->message, sizeof(err->message), "%s (HTTP %ld): %s",
+				snprintf(err->message, sizeof(err->message), "%s (HTTP %ld): %.400s",
 				    e.code, e.http_status, e.message);
 			else
-				snprintf(err->message, sizeof(err->message), "%s: %s", e.code, e.message);
+				snprintf(err->message, sizeof(err->message), "%s: %.400s", e.code, e.message);
 		}
 	}
 out:

@@ -23,28 +23,36 @@ int main(int argc, char **argv) {
 	struct aws_error err = { 0 };
 	struct ssm_execution x = { 0 };
 	char *id = NULL, last[32] = "";
+	int ret = 3, ok;
 	int rc = ssm_restart_instance(a, argv[1], argc > 2 ? argv[2] : NULL, &id, &err);
-	if (rc != AWS_OK) { printf("start: %s: %s\n", aws_rc_str(rc), err.message); return 3; }
+	if (rc != AWS_OK) { printf("start: %s: %s\n", aws_rc_str(rc), err.message); goto out; }
 	printf("execution %s\n", id);
 	for (int i = 0; i < 300 && !x.done; i++) {
 		if ((rc = ssm_get_execution(a, id, &x, &err)) != AWS_OK) {
-			printf("get: %s\n", err.message); return 3; }
+			printf("get: %s\n", err.message); goto out; }
 		if (strcmp(last, x.status) != 0) printf("status %s\n", x.status);
 		snprintf(last, sizeof(last), "%s", x.status);
 		aws_sleep_ms(100);
 	}
 	if (x.failure[0]) printf("failure %s\n", x.failure);
-	int ok = x.success;
+	ok = x.success;
 	rc = ssm_get_execution(a, "00000000-0000-0000-0000-000000000000", &x, &err);
 	printf("unknown id: %s %s\n", aws_rc_str(rc), err.code);
-	free(id); aws_free(a);
-	return ok ? 0 : 1;
+	ret = ok ? 0 : 1;
+out:
+	free(id);
+	aws_free(a);
+	return ret;
 }
 C
-# shellcheck disable=SC2046
-cc -std=gnu11 -D_GNU_SOURCE -I"$PCM_TOP/agent" $(pkg-config --cflags json-c libcurl libxml-2.0) \
-	-o "$T/ssm-driver" "$T/ssm-driver.c" "$PCM_BUILD/libpcmagent.a" \
-	$(pkg-config --libs libcurl json-c libxml-2.0) -lpthread 2>"$T/cc.log" ||
+# (built like the library: plain, or with the sanitizers under make asan)
+build_driver() {
+	# shellcheck disable=SC2046
+	cc -std=gnu11 -D_GNU_SOURCE "$@" -I"$PCM_TOP/agent" $(pkg-config --cflags json-c libcurl libxml-2.0) \
+		-o "$T/ssm-driver" "$T/ssm-driver.c" "$PCM_BUILD/libpcmagent.a" \
+		$(pkg-config --libs libcurl json-c libxml-2.0) -lpthread 2>"$T/cc.log"
+}
+build_driver || build_driver -fsanitize=address,undefined ||
 	fail "cannot build the driver: $(cat "$T/cc.log")"
 
 assert_rc 0 "$T/ssm-driver" "$HEAD_ID"
