@@ -107,10 +107,30 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* X-aws-ec2-metadata-token-ttl-seconds of the token answer */
+static size_t
+ttl_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	static const char name[] = "x-aws-ec2-metadata-token-ttl-seconds:";
+	size_t len = size * n;
+	long *ttl = arg;
+
+	if (len > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+		char v[24];
+		size_t vl = len - (sizeof(name) - 1);
+		if (vl >= sizeof(v))
+			vl = sizeof(v) - 1;
+		memcpy(v, buf + sizeof(name) - 1, vl);
+		v[vl] = '\0';
+		*ttl = strtol(v, NULL, 10);
+	}
+	return len;
+}
+
 /* One HTTP exchange with retries on transport errors and 5xx. */
 static int
 request(struct imds *m, int put, const char *path, const char *header, struct aws_buf *out,
-    long *status, struct aws_error *err)
+    long *status, long *ttl, struct aws_error *err)
 {
 	char url[512], errbuf[CURL_ERROR_SIZE];
 	CURLcode cc = CURLE_OK;
@@ -142,6 +162,10 @@ request(struct imds *m, int put, const char *path, const char *header, struct aw
 		curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 		if (put)
 			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
+		if (ttl) {
+			curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ttl_header_cb);
+			curl_easy_setopt(curl, CURLOPT_HEADERDATA, ttl);
+		}
 		cc = curl_easy_perform(curl);
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
@@ -159,8 +183,10 @@ request(struct imds *m, int put, const char *path, const char *header, struct aw
 		    "the instance metadata service at %s answered HTTP %ld to %s", m->base,
 		    *status, path);
 	aws_seterr(err, AWS_E_TRANSPORT, 0, cc == CURLE_OPERATION_TIMEDOUT ? "Timeout" : "ConnectionError",
-	    "cannot reach the instance metadata service at %s: %s (not on EC2, or IMDS "
-	    "blocked? set AWS_EC2_METADATA_SERVICE_ENDPOINT or AWS_EC2_METADATA_DISABLED=true)",
+	    "cannot reach the instance metadata service at %s: %s (not on EC2? on a "
+	    "ParallelCluster head node only root may reach it; otherwise set "
+	    "AWS_EC2_METADATA_SERVICE_ENDPOINT, or AWS_EC2_METADATA_DISABLED=true and the "
+	    "region and credentials by hand)",
 	    m->base, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	return AWS_E_TRANSPORT;
 }
@@ -170,14 +196,14 @@ get_token(struct imds *m, struct aws_error *err)
 {
 	struct aws_buf b = { 0 };
 	char hdr[80];
-	long status;
+	long status, ttl = TOKEN_TTL;
 	int rc;
 
 	if (m->token && time(NULL) + 60 < m->token_expires)
 		return AWS_OK;
 	drop_token(m);
 	snprintf(hdr, sizeof(hdr), "X-aws-ec2-metadata-token-ttl-seconds: %d", TOKEN_TTL);
-	if ((rc = request(m, 1, "api/token", hdr, &b, &status, err)) != AWS_OK)
+	if ((rc = request(m, 1, "api/token", hdr, &b, &status, &ttl, err)) != AWS_OK)
 		goto out;
 	if (status != 200 || b.len == 0 || memchr(b.data, '\n', b.len) != NULL) {
 		rc = aws_seterr(err, AWS_E_SERVICE, status, "IMDSError",
@@ -187,8 +213,11 @@ get_token(struct imds *m, struct aws_error *err)
 	}
 	m->token = b.data;
 	b.data = NULL;
-	m->token_expires = time(NULL) + TOKEN_TTL;
-	log_debug("imds: got a session token (TTL %d s)", TOKEN_TTL);
+	/* the service may grant less than asked: refresh by what it says */
+	if (ttl <= 0 || ttl > TOKEN_TTL)
+		ttl = TOKEN_TTL;
+	m->token_expires = time(NULL) + ttl;
+	log_debug("imds: got a session token (TTL %ld s)", ttl);
 out:
 	if (b.data)
 		explicit_bzero(b.data, b.len);
@@ -213,7 +242,7 @@ imds_get(struct imds *m, const char *path, char **out, struct aws_error *err)
 			return rc;
 		if (asprintf(&hdr, "X-aws-ec2-metadata-token: %s", m->token) < 0)
 			return aws_seterr(err, AWS_E_NOMEM, 0, "NoMemory", "out of memory");
-		rc = request(m, 0, path, hdr, &b, &status, err);
+		rc = request(m, 0, path, hdr, &b, &status, NULL, err);
 		explicit_bzero(hdr, strlen(hdr));
 		free(hdr);
 		hdr = NULL;
