@@ -1102,12 +1102,18 @@ summary(struct plan *p, int rc)
 		json_object_put(o);
 		return;
 	}
-	say(p, "summary: %zu jobs requeued, %lld waited for, %zu failed; %s saved; fleet stopped "
-	    "for %s%s", rq ? json_object_array_length(rq) : 0,
+	if (stopped <= 0)
+		snprintf(d, sizeof(d), "not stopped");
+	else if ((req > 0 ? req : now_real()) - stopped < 60)
+		snprintf(d, sizeof(d), "stopped for %.1f s", (req > 0 ? req : now_real()) - stopped);
+	else
+		snprintf(d, sizeof(d), "stopped for %s", format_duration((long)((req > 0 ? req :
+		    now_real()) - stopped + 0.5), b, sizeof(b)));
+	say(p, "summary: %zu jobs requeued, %lld waited for, %zu failed; %s saved; fleet %s%s",
+	    rq ? json_object_array_length(rq) : 0,
 	    (long long)jget_int(p->j, "jobs_waited", 0), fl ? json_object_array_length(fl) : 0,
-	    output_bytes((unsigned long long)jget_int(p->j, "bytes_saved", 0), b, sizeof(b)),
-	    stopped > 0 ? format_duration((long)((req > 0 ? req : now_real()) - stopped + 0.5), d,
-	    sizeof(d)) : "0s", req > 0 ? " until the restart request" : " so far");
+	    output_bytes((unsigned long long)jget_int(p->j, "bytes_saved", 0), b, sizeof(b)), d,
+	    stopped <= 0 ? "" : req > 0 ? " until the restart request" : " so far");
 }
 
 static int
@@ -1582,7 +1588,8 @@ plan_resume(struct pcm_ctx *ctx, const struct plan_resume_opts *ro)
 	} else {
 		say(&p, "summary: %s", msg + strlen("pcm-agent: "));
 	}
-	log_notice("%s", msg);
+	if (!log_to_stderr())
+		log_notice("%s", msg);	/* the journal/syslog of the boot */
 	wall(ctx, msg);
 	if ((rc = journal_close(p.j, "done")) < 0) {
 		log_warnx("cannot close the journal: %s", strerror(-rc));

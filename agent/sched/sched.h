@@ -241,7 +241,8 @@ int sched_partition_set_up(struct sched *s, const char *name);
 int sched_node_power_down_force(struct sched *s, const char *nodes, const char *reason);
 /* scontrol update nodename=NODES state=resume */
 int sched_node_resume(struct sched *s, const char *nodes);
-/* 1 when the node is POWERING_UP or POWERING_DOWN (stuck across a stop). */
+/* 1 when the node was left POWERING_UP across a stop (not POWERING_DOWN:
+ * that ends by itself). */
 int sched_node_stuck(const struct sched_node *n);
 
 #endif

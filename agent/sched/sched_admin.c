@@ -93,8 +93,14 @@ sched_node_resume(struct sched *s, const char *nodes)
 	return node_update(s, nodes, NODE_RESUME, NULL, "resume");
 }
 
+/*
+ * Stuck: POWERING_UP across the stop (aws-parallelcluster-node #327: such a
+ * node waits ResumeTimeout after the start before Slurm gives up on it).
+ * POWERING_DOWN is what the fleet stop itself leaves for SuspendTimeout: it
+ * ends by itself and is not reset.
+ */
 int
 sched_node_stuck(const struct sched_node *n)
 {
-	return (n->state_raw & (NODE_STATE_POWERING_UP | NODE_STATE_POWERING_DOWN)) != 0;
+	return (n->state_raw & NODE_STATE_POWERING_UP) != 0;
 }
