@@ -712,7 +712,10 @@ act_plan(struct watch *w, struct watch_event *e, time_t now, json_object *rep)
 
 	json_object_object_add(rep, "actions", acts);
 	if (e->reservation == NULL) {
-		time_t start = watch_resv_start(e->not_before, cfg(w)->event_margin, now);
+		/* with auto_prepare, no job should start that runs into the prepare */
+		long margin = cfg(w)->auto_prepare && cfg(w)->prepare_lead > cfg(w)->event_margin ?
+		    cfg(w)->prepare_lead : cfg(w)->event_margin;
+		time_t start = watch_resv_start(e->not_before, margin, now);
 		long dur = (long)(resv_end(w, e, start) - start);
 		struct sched *s;
 		int created = 0;
@@ -985,8 +988,11 @@ reconcile_maintfile(struct watch *w, json_object *acts)
 	}
 	rc = maintfile_read(cfg(w)->run_dir, &cur, &me);
 	if (best == NULL) {
-		/* remove only a file about one of our events */
-		if (rc == 0 && cur->event_id != NULL && watch_state_find(w->st, cur->event_id) &&
+		/* remove only a file about one of our events that is over (a
+		 * preparing one: prepare-restart is about to write its own) */
+		struct watch_event *fe = rc == 0 && cur->event_id != NULL ?
+		    watch_state_find(w->st, cur->event_id) : NULL;
+		if (fe != NULL && fe->status != WATCH_ST_PREPARING &&
 		    cur->phase == MAINT_PHASE_SCHEDULED) {
 			if (w->o.dry_run) {
 				log_info("dry run: would remove %s/%s", cfg(w)->run_dir, MAINTFILE_NAME);

@@ -74,6 +74,16 @@ assert_eq "$(echo "$OUT" | json_get '[e["action"] for e in d["events"]]')" "['pl
 nothing_changed "second --dry-run"
 ok "--dry-run changed nothing"
 
+# with auto_prepare the reservation starts at NotBefore - prepare_lead when
+# that is earlier than NotBefore - event_margin (no job runs into the prepare)
+sed 's/^prepare_lead = 1h$/prepare_lead = 20m/' "$PCM_CONF" >"$T/lead20.conf"
+assert_rc_out 0 "$PCM" -c "$T/lead20.conf" watch --once --dry-run
+assert_contains "$ERR" "would create maintenance reservation $R from $(date -u -d "@$((NB - 1200))" +%Y-%m-%dT%H:%M:%SZ)" "start at NotBefore - prepare_lead"
+sed 's/^auto_prepare = yes$/auto_prepare = no/' "$T/lead20.conf" >"$T/noauto.conf"
+assert_rc_out 0 "$PCM" -c "$T/noauto.conf" watch --once --dry-run
+assert_contains "$ERR" "would create maintenance reservation $R from $(date -u -d "@$((NB - 900))" +%Y-%m-%dT%H:%M:%SZ)" "start at NotBefore - event_margin"
+nothing_changed "--dry-run with other leads"
+
 # a daemon in dry-run mode logs once per event, then stays quiet
 sed -i 's/^prepare_lead = 1h$/prepare_lead = 1m/' "$PCM_CONF"
 echo "poll_interval = 1s" >>"$PCM_CONF"
