@@ -653,6 +653,18 @@ notices(struct watch *w, const struct watch_event *e, const char *summary, const
 	}
 }
 
+/* s with control characters (terminal escapes in a job name) as '?' */
+static const char *
+printable(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; s != NULL && *s && i + 1 < len; s++)
+		buf[i++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	buf[i] = '\0';
+	return buf;
+}
+
 /* Running jobs that would fail at the event (outcome fail, time limit past
  * NotBefore), into arr; their listing appended to *text. */
 static int
@@ -661,7 +673,7 @@ triage(struct watch *w, const struct watch_event *e, json_object *arr, char **te
 	struct sched_job_list *l = NULL;
 	struct sched *s;
 	size_t nrisk = 0;
-	char tb[32];
+	char tb[32], nbuf[128], ubuf[64];
 	int rc;
 
 	if ((rc = sched_get(w, &s)) < 0)
@@ -680,10 +692,11 @@ triage(struct watch *w, const struct watch_event *e, json_object *arr, char **te
 			continue;	/* ends before the event at the latest */
 		nrisk++;
 		json_object_array_add(arr, sched_job_to_json(j, l->cluster_requeue));
+		printable(j->name ? j->name : "-", nbuf, sizeof(nbuf));
+		printable(j->user ? j->user : "?", ubuf, sizeof(ubuf));
 		if (asprintf(&t, "%s%s  job %u (%s, user %s): %s, %s%s", *text,
 		    nrisk == 1 ? "\nRunning jobs that will be lost at the maintenance unless they "
-		    "end before it (they cannot be requeued):\n" : "\n", j->id,
-		    j->name ? j->name : "-", j->user ? j->user : "?",
+		    "end before it (they cannot be requeued):\n" : "\n", j->id, nbuf, ubuf,
 		    j->batch ? "--no-requeue" : "interactive",
 		    j->time_limit_s < 0 ? "no time limit" : "time limit past the event",
 		    "") >= 0) {
@@ -691,7 +704,7 @@ triage(struct watch *w, const struct watch_event *e, json_object *arr, char **te
 			*text = t;
 		}
 		log_notice("event %s: job %u of %s will fail at the maintenance (%s, %s "
-		    "NotBefore %s)", e->id, j->id, j->user ? j->user : "?",
+		    "NotBefore %s)", e->id, j->id, ubuf,
 		    j->batch ? "--no-requeue" : "interactive",
 		    j->time_limit_s < 0 ? "no time limit, running at" : "time limit past",
 		    output_iso8601(e->not_before, tb, sizeof(tb)));

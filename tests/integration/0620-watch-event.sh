@@ -52,7 +52,7 @@ webhook_header = X-Pcm-Test: yes
 CONF
 
 # jobs running before the event is known
-at_risk=$(slurm_submit -J atrisk --no-requeue -t 120 --wrap "sleep 600")
+at_risk=$(slurm_submit -J $'at\033[2Jrisk' --no-requeue -t 120 --wrap "sleep 600")
 ends_before=$(slurm_submit -J endsbefore --no-requeue -t 10 --wrap "sleep 600")
 requeued=$(slurm_submit -J requeued --requeue -t 120 --wrap "sleep 600")
 slurm_srun_bg srun -J inter -t 120 sleep 600
@@ -94,7 +94,8 @@ assert_not_contains "$ERR" "job $ends_before of" "a job ending before NotBefore 
 assert_not_contains "$ERR" "job $requeued of" "a requeueable job is not at risk"
 W=$(cat "$T/wall.out")
 assert_contains "$W" "system-reboot" "wall: event code"
-assert_contains "$W" "job $at_risk (atrisk" "wall: at-risk job"
+assert_contains "$W" "job $at_risk (at?[2Jrisk" "wall: at-risk job, its name made harmless"
+case "$W$ERR" in *$'\033'*) fail "a terminal escape from a job name reached wall or the log" ;; esac
 assert_not_contains "$W" "job $requeued " "wall: requeueable job not listed"
 
 # maintenance.json and the MOTD
@@ -162,6 +163,20 @@ done
 assert_eq "$(grep -c -- '--- wall' "$T/wall.out")" "$nwall" "no second wall"
 assert_eq "$(wc -l <"$T/webhook.jsonl")" 2 "no second webhook"
 ok "acted on once"
+
+# rescheduled: NotBefore 10 minutes later moves the reservation, rewrites
+# maintenance.json and tells everyone again
+NB=$((NB + 600)); NA=$((NA + 600))
+write_events active
+assert_rc_out 0 pcm --json watch --once
+assert_eq "$(echo "$OUT" | json_get 'd["events"][0]["action"]')" replan "rescheduled event"
+assert_eq "$(resv_field StartTime)" "$(date -d "@$((NB - 900))" +%Y-%m-%dT%H:%M:%S)" "reservation moved"
+assert_eq "$(json_get 'd["event"]["not_before_epoch"]' <"$M")" "$NB" "maintenance.json moved"
+assert_eq "$(grep -c -- '--- wall' "$T/wall.out")" $((nwall + 1)) "told again"
+assert_eq "$(wc -l <"$T/webhook.jsonl")" 3 "webhook again"
+assert_rc_out 0 pcm --json watch --once
+assert_eq "$(echo "$OUT" | json_get 'len(d["events"])')" 0 "after the move: no action"
+ok "rescheduled: reservation and maintenance.json moved"
 
 # canceled: the reservation goes, maintenance.json and the MOTD go, notices
 write_events canceled
