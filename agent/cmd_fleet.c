@@ -164,10 +164,8 @@ cmd_fleet(struct pcm_ctx *ctx, int argc, char **argv)
 		ret = aws_rc_exit(rc);
 		goto out;
 	}
-	if (outcome == FLEET_WROTE)
-		log_info("compute fleet: %s -> %s", before.status_str,
-		    action == FLEET_STOP ? "STOP_REQUESTED" : "START_REQUESTED");
-	else
+	/* a write is logged by fleet_request() */
+	if (outcome != FLEET_WROTE)
 		log_info("compute fleet: already %s, nothing to request", before.status_str);
 	last = before;
 	last.status = outcome == FLEET_WROTE ? (action == FLEET_STOP ? FLEET_STOP_REQUESTED :

@@ -9,6 +9,7 @@
 #include "aws/ec2.h"
 #include "aws/fleet.h"
 #include "aws/http.h"
+#include "aws/imds.h"
 #include "commands.h"
 #include "log.h"
 #include "output.h"
@@ -45,6 +46,24 @@ progress(const char *id, const char *what, long elapsed, void *arg)
 		return;
 	snprintf(last, 128, "%s", what);
 	log_info("%s: %s (%lds)", id, what, elapsed);
+}
+
+/* Are we on instance id?  Off EC2 the metadata service does not answer:
+ * then we are not (IMDS fails within about two seconds). */
+static int
+running_on(struct aws *a, const char *id)
+{
+	struct aws_error err = { 0 };
+	char *self = NULL;
+	int same;
+
+	if (imds_instance_id(aws_imds(a), &self, &err) != AWS_OK) {
+		log_debug("not on an EC2 instance (or no IMDS): %s", err.message);
+		return 0;
+	}
+	same = strcmp(self, id) == 0;
+	free(self);
+	return same;
 }
 
 /* 0 ok to go on, else an exit status */
@@ -171,6 +190,12 @@ cmd_restart_head_node(struct pcm_ctx *ctx, int argc, char **argv)
 	if ((id = strdup(head->id)) == NULL)
 		goto out;
 	log_info("head node of %s: %s (%s, %s)", cluster, id, head->type, head->state);
+	if (running_on(a, id)) {
+		log_warnx("cannot restart the head node %s from itself: it would stop and never "
+		    "start again (run this from another machine, or use prepare-restart "
+		    "--stop-start on the head node, which has SSM do it)", id);
+		goto out;
+	}
 	if (head->instance_store == 1)
 		log_notice("%s (%s) has %ld GB of instance store: a stop/start blanks it "
 		    "(/scratch); make sure it was saved (prepare-restart)", id, head->type,

@@ -57,4 +57,10 @@ assert_contains "$OUT" "cannot read the compute fleet status" "fleet unreadable"
 AWS_ACCESS_KEY_ID=$USER_KEY AWS_SECRET_ACCESS_KEY=$USER_SECRET \
 	assert_rc 0 rhn restart-head-node --cluster-name c1 --force
 assert_contains "$OUT" "going on (--force)" "force"
+
+# run on the head node itself: refused (it could never start itself again)
+imds_fake_start --instance-id "$HEAD_ID"
+assert_rc 1 rhn restart-head-node --cluster-name c1 --force
+assert_contains "$OUT" "cannot restart the head node $HEAD_ID from itself" "self"
+assert_eq "$(aws_instance_state "$HEAD_ID")" running "not stopped from itself"
 ok "restart-head-node"
