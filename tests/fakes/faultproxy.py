@@ -9,7 +9,12 @@ when faults.py injects a fault: the service's throttling error, 500, a reset
 connection or a slow answer.  The service is told by X-Amz-Target (DynamoDB,
 SSM: JSON errors) or its absence (EC2: XML errors).
 POST /__faults, GET /__stats: faults.py.
+POST /__canned {"match": "DescribeInstanceStatus", "status": 200, "body": "..."}
+answers every request whose operation contains `match` with that body instead
+of moto's (for what moto cannot produce, e.g. scheduled events);
+{"match": ""} clears it.
 """
+import json
 import argparse
 import http.client
 import os
@@ -22,6 +27,7 @@ import faults as F  # noqa: E402
 
 FAULTS = F.Faults(os.environ.get("FAKE_FAULTS"))
 UP = None
+CANNED = {}
 
 
 class H(BaseHTTPRequestHandler):
@@ -40,6 +46,9 @@ class H(BaseHTTPRequestHandler):
             op = body.split(b"Action=")[1].split(b"&")[0].decode(errors="replace")
         if F.apply(self, FAULTS, svc, op):
             return
+        if CANNED.get("match") and CANNED["match"] in op:
+            return F.send(self, CANNED.get("status", 200),
+                          "text/xml" if svc == "ec2" else "application/x-amz-json-1.0", CANNED["body"])
         c = http.client.HTTPConnection(UP.hostname, UP.port, timeout=60)
         c.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for k, v in self.headers.items():
@@ -61,6 +70,11 @@ class H(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self):
+        if self.path == "/__canned":
+            n = int(self.headers.get("Content-Length", 0))
+            CANNED.clear()
+            CANNED.update(json.loads(self.rfile.read(n) or b"{}"))
+            return F.send(self, 200, "application/json", "{}")
         if not F.control(self, FAULTS):
             self.forward()
 

@@ -48,6 +48,42 @@ assert e["not_after"] is None and e["state"] == "active", e
 st=$(fake_stats "$IMDS_URL")
 [ "$(echo "$st" | json_get 'd["unauthorized"]')" = 0 ] || fail "IMDS saw requests without a valid token: $st"
 
+# EC2's view (moto has no scheduled events: the proxy answers
+# DescribeInstanceStatus as EC2 does for an instance with one)
+faultproxy_start
+python3 - "$HEAD_ID" >"$T/canned.json" <<'PY'
+import json, sys
+body = ('<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstanceStatusResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        '<requestId>r</requestId><instanceStatusSet><item><instanceId>%s</instanceId>'
+        '<availabilityZone>us-east-1a</availabilityZone><instanceState><code>16</code><name>running</name></instanceState>'
+        '<systemStatus><status>ok</status></systemStatus><instanceStatus><status>ok</status></instanceStatus>'
+        '<eventsSet><item><instanceEventId>instance-event-0123456789abcdef0</instanceEventId>'
+        '<code>instance-retirement</code><description>The instance is running on degraded hardware</description>'
+        '<notBefore>2030-02-01T00:00:00.000Z</notBefore><notBeforeDeadline>2030-02-08T00:00:00.000Z</notBeforeDeadline>'
+        '</item></eventsSet></item></instanceStatusSet></DescribeInstanceStatusResponse>') % sys.argv[1]
+print(json.dumps({"match": "DescribeInstanceStatus", "status": 200, "body": body}))
+PY
+curl -sf -X POST --data @"$T/canned.json" "$FAULT_URL/__canned" >/dev/null || fail "canned answer"
+assert_rc_out 0 pcm --json events
+echo "$OUT" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ev = [e for e in d["events"] if e["source"] == "ec2"]
+assert len(ev) == 1, d
+e = ev[0]
+assert e["code"] == "instance-retirement" and e["event_id"] == "instance-event-0123456789abcdef0", e
+assert e["not_before"] == "2030-02-01T00:00:00Z" and e["not_before_deadline"] == "2030-02-08T00:00:00Z", e
+' || fail "EC2 events: $OUT"
+assert_rc 0 pcm events
+assert_contains "$OUT" "ec2     instance-retirement" "EC2 event in the table"
+# EC2 refuses (no permission): the IMDS events are still printed, exit 5
+fake_faults "$FAULT_URL" '{"rate": 1, "kinds": ["denied"], "match": "DescribeInstanceStatus"}'
+assert_rc 5 pcm events
+assert_contains "$OUT" "imds    system-reboot" "IMDS events still listed"
+assert_contains "$OUT" "cannot read the scheduled events of $HEAD_ID from EC2: UnauthorizedOperation" "EC2 denied"
+fake_faults "$FAULT_URL" '{"rate": 0}'
+export AWS_ENDPOINT_URL=$MOTO_URL
+
 # no events: said so
 rm "$T/events.json"
 assert_rc 0 pcm events
