@@ -463,9 +463,8 @@ preflight(struct plan *p)
 		    plan_method_name(p->method));
 	} else if (p->method == PLAN_METHOD_REBOOT) {
 		if ((rc = ec2_reboot_instance(p->a, p->instance, 1, &err)) != AWS_OK) {
-			log_warnx("cannot reboot instance %s: %s: %s (attach the policy in "
-			    "packaging/iam/ to the head node role)", p->instance, err.code,
-			    err.message);
+			log_warnx("cannot reboot instance %s: %s (attach the policy in "
+			    "packaging/iam/ to the head node role)", p->instance, err.message);
 			return aws_rc_exit(rc);
 		}
 	} else if (p->method == PLAN_METHOD_STOP_START) {
@@ -1686,10 +1685,15 @@ plan_status_json(const struct pcm_config *cfg, int *bad)
 	if (rc == -ENOENT)
 		return NULL;
 	if (rc < 0) {
-		log_warnx("cannot read the journal in %s: %s", cfg->state_dir,
-		    rc == -EBADMSG ? "it is corrupt" : strerror(-rc));
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "cannot read the journal %s/journal.json: %s",
+		    cfg->state_dir, rc == -EBADMSG ? "it is corrupt" : strerror(-rc));
+		log_warnx("%s", msg);
 		*bad = 1;
-		return NULL;
+		o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		return o;
 	}
 	o = json_object_get(journal_json(j));
 	journal_free(j);
@@ -1705,6 +1709,10 @@ plan_status_print(struct json_object *o)
 
 	if (o == NULL) {
 		printf("%-12s none\n", "operation");
+		return;
+	}
+	if (json_object_object_get_ex(o, "error", &v)) {
+		printf("%-12s unreadable (%s)\n", "operation", json_object_get_string(v));
 		return;
 	}
 	if (json_object_object_get_ex(o, "steps", &steps)) {

@@ -67,8 +67,9 @@ int plan_resume(struct pcm_ctx *ctx, const struct plan_resume_opts *o);
 int plan_abort(struct pcm_ctx *ctx);
 
 /* For `pcm-agent status`: the open journal (a new reference, the caller
- * puts it), NULL when no operation is in progress (or unreadable: *bad = 1
- * after a warning); and its one-line summary on stdout. */
+ * puts it), NULL when no operation is in progress, {"error": MSG} when it
+ * cannot be read (*bad = 1 after a warning); and its one-line summary on
+ * stdout. */
 struct json_object;
 struct json_object *plan_status_json(const struct pcm_config *cfg, int *bad);
 void plan_status_print(struct json_object *o);

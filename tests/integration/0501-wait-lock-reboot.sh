@@ -3,8 +3,9 @@
 # then waits for a --no-requeue job and is woken by the EpilogSlurmctld
 # hook when it ends; a concurrent prepare-restart (or abort) exits 6; a
 # reboot (the volume survives) makes resume verify in place and copy
-# nothing; a fleet the admin had stopped is never started; abort undoes
-# the reservation and the fleet stop and keeps the save.
+# nothing; a fleet the admin had stopped is never started (PROTECTED is
+# reported); abort undoes the reservation and the fleet stop and keeps the
+# save; a missing permission is exit 5, a PROTECTED fleet refused.
 . "$(dirname "$0")/lib.sh"
 HOOK_CONF=$T/hook.conf
 cat >"$T/epilog" <<EOF
@@ -19,6 +20,22 @@ cp "$PCM_CONF" "$HOOK_CONF"
 make_tree "$T/scratch"
 loopfs ref ext4 96
 cp -a "$T/scratch/." "$T/ref/"
+
+# 0. preflight: a missing permission is exit 5 and names it; a PROTECTED
+#    fleet is refused; neither changes anything
+aws_user noreboot '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
+  "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus"]}]}'
+AWS_ACCESS_KEY_ID=$USER_KEY AWS_SECRET_ACCESS_KEY=$USER_SECRET assert_rc 5 pcm prepare-restart --reboot --yes
+assert_contains "$OUT" "cannot reboot instance $HEAD_ID: " "the failing step"
+assert_contains "$OUT" "not authorized to perform: ec2:RebootInstances" "permission named"
+assert_contains "$OUT" "packaging/iam/" "what to do"
+aws_fleet_set "$PLAN_TABLE" PROTECTED
+assert_rc 1 pcm prepare-restart --reboot --yes
+assert_contains "$OUT" "it is PROTECTED" "PROTECTED refused"
+aws_fleet_set "$PLAN_TABLE" RUNNING
+assert_eq "$(plan_resv)" no "no reservation after refused preflights"
+assert_eq "$(plan_journal_step preflight)" failed "journal: preflight failed"
+assert_rc 0 pcm abort	# close that journal
 
 # the job writes the time as its very last action
 job=$(slurm_submit --no-requeue -J keep --wrap "sleep 8; date +%s.%N >$T/job-end")
@@ -74,9 +91,12 @@ aws_fleet_set "$PLAN_TABLE" STOPPED
 assert_rc 0 pcm prepare-restart --no-restart --no-save --yes
 assert_contains "$OUT" "sudo reboot" "the next command is printed"
 assert_eq "$(plan_journal_data fleet_before)" STOPPED "fleet before"
-assert_rc 0 pcm resume
-assert_contains "$OUT" "fleet_start: skipped" "fleet not started"
-assert_eq "$(plan_fleet)" STOPPED "the admin's stopped fleet"
+aws_fleet_set "$PLAN_TABLE" PROTECTED	# clustermgtd gave up meanwhile: reported
+assert_rc_out 0 pcm --json resume
+assert_contains "$ERR" "fleet_start: skipped" "fleet not started"
+assert_contains "$ERR" "the compute fleet is PROTECTED" "PROTECTED reported"
+assert_eq "$(echo "$OUT" | json_get 'd["journal"]["steps"]["fleet_start"]["state"]')" skipped "resume --json"
+assert_eq "$(plan_fleet)" PROTECTED "the admin's fleet left alone"
 aws_fleet_set "$PLAN_TABLE" RUNNING
 
 # 5. abort: reservation removed, fleet started again, save kept
