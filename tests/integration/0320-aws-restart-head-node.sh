@@ -58,6 +58,33 @@ AWS_ACCESS_KEY_ID=$USER_KEY AWS_SECRET_ACCESS_KEY=$USER_SECRET \
 	assert_rc 0 rhn restart-head-node --cluster-name c1 --force
 assert_contains "$OUT" "going on (--force)" "force"
 
+# an instance that never gets to "stopped": the wait ends at --timeout, exit 4
+aws_fleet_set parallelcluster-c1 STOPPED
+faultproxy_start
+python3 - "$HEAD_ID" >"$T/canned.json" <<'PY'
+import json, sys
+body = ('<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        '<reservationSet><item><instancesSet><item><instanceId>%s</instanceId>'
+        '<instanceState><code>64</code><name>stopping</name></instanceState><instanceType>c5d.large</instanceType>'
+        '<tagSet><item><key>parallelcluster:cluster-name</key><value>c1</value></item>'
+        '<item><key>parallelcluster:node-type</key><value>HeadNode</value></item></tagSet>'
+        '</item></instancesSet></item></reservationSet></DescribeInstancesResponse>') % sys.argv[1]
+print(json.dumps({"match": "DescribeInstances", "status": 200, "body": body}))
+PY
+curl -sf -X POST --data @"$T/canned.json" "$FAULT_URL/__canned" >/dev/null || fail "canned answer"
+t0=$SECONDS
+assert_rc 4 rhn restart-head-node --cluster-name c1 --timeout 2s
+assert_contains "$OUT" "instance $HEAD_ID still stopping after" "waiter timeout"
+[ $((SECONDS - t0)) -le 8 ] || fail "--timeout 2s took $((SECONDS - t0)) s"
+curl -sf -X POST --data '{"match": ""}' "$FAULT_URL/__canned" >/dev/null
+export AWS_ENDPOINT_URL=$MOTO_URL
+python3 - <<PY
+import boto3, os
+boto3.client("ec2", endpoint_url=os.environ["MOTO_URL"], region_name="us-east-1",
+             aws_access_key_id=os.environ["AWS_BED_KEY"], aws_secret_access_key=os.environ["AWS_BED_SECRET"]
+             ).start_instances(InstanceIds=["$HEAD_ID"])
+PY
+
 # run on the head node itself: refused (it could never start itself again)
 imds_fake_start --instance-id "$HEAD_ID"
 assert_rc 1 rhn restart-head-node --cluster-name c1 --force
