@@ -9,6 +9,8 @@
 #                        applying power_down_force / INACTIVE to Slurm like
 #                        ParallelCluster, /scratch = $T/scratch (ext4 loop) and
 #                        the target $T/target (xfs loop); $PCM_CONF set up.
+#   plan_bed_rest        the same without Slurm (already started: make demo);
+#                        PLAN_CLUSTER names the cluster (default $SLURM_CLUSTER)
 #   plan_fleet                         the fleet item's status
 #   plan_stop_requests                 how many STOP_REQUESTED the stand-in saw
 #   plan_start_requests                how many START_REQUESTED
@@ -29,11 +31,19 @@ PLAN_TABLE=parallelcluster-$SLURM_CLUSTER
 PLAN_RESV=pcm-maintenance
 
 plan_bed() {
-	local nnodes=${1:-2}
 	need_moto
-	slurm_start "$nnodes"
+	slurm_start "${1:-2}"
+	plan_bed_rest
+}
+
+# plan_bed_rest: everything but Slurm, for a bed whose Slurm already runs
+# (make demo).  PLAN_CLUSTER: the cluster name (default $SLURM_CLUSTER).
+plan_bed_rest() {
+	local cluster=${PLAN_CLUSTER:-$SLURM_CLUSTER}
+	need_moto
+	PLAN_TABLE=parallelcluster-$cluster
 	moto_start
-	aws_cluster "$SLURM_CLUSTER"
+	aws_cluster "$cluster"
 	imds_fake_start --instance-id "$HEAD_ID"
 	ssm_fake_start --step-s "${PLAN_SSM_STEP_S:-0.3}"
 	loopfs scratch ext4 "${PLAN_SCRATCH_MB:-96}"
@@ -56,7 +66,8 @@ EOF
 		--on-stop "$T/bin/on-stop" --on-start "$T/bin/on-start"
 	PLAN_CSM_LOG=$T/log/clusterstatusmgtd.log
 	cat >>"$PCM_CONF" <<EOF
-cluster_name = $SLURM_CLUSTER
+cluster_name = $cluster
+region = $AWS_REGION
 ephemeral_dir = $T/scratch
 target = $T/target
 notify_wall = no
