@@ -94,7 +94,8 @@ struct ec2_statuses {
 void ec2_statuses_free(struct ec2_statuses *l);
 
 /* DescribeInstanceStatus of one instance, IncludeAllInstances=true (so a
- * stopped instance is listed).  An unknown id gives n == 0. */
+ * stopped instance is listed).  An unknown id gives n == 0.  With dry_run
+ * only the permission is checked and out may be NULL. */
 int ec2_describe_instance_status(struct aws *a, const char *id, int dry_run,
     struct ec2_statuses *out, struct aws_error *err);
 int ec2_parse_instance_status(const char *xml, size_t len, struct ec2_statuses *out,

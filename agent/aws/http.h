@@ -21,6 +21,9 @@
  * Region: aws_opts.region, AWS_REGION, AWS_DEFAULT_REGION, the shared config
  * file's profile, then IMDS.
  *
+ * A struct aws is not thread-safe: one per thread (the credentials and the
+ * IMDS client it holds are refreshed in place).
+ *
  * Error convention for every aws/ module: functions return AWS_OK (0) or a
  * negative enum aws_rc, and fill the caller's struct aws_error (may be NULL)
  * with the service's code and message and the HTTP status.  Nothing here
