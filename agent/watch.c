@@ -517,6 +517,10 @@ fetch(struct watch *w, struct seen_list *l, json_object *sources)
 				return -ENOMEM;
 		}
 	}
+	if (w->instance_id != NULL && strncmp(w->instance_id, "i-", 2) != 0) {
+		free(w->instance_id);	/* the host name: IMDS was down, ask again */
+		w->instance_id = NULL;
+	}
 	if (w->instance_id == NULL)
 		w->instance_id = identity_instance_id(cfg(w));
 	if (w->ec2_off) {
@@ -609,7 +613,7 @@ static void
 notices(struct watch *w, const struct watch_event *e, const char *summary, const char *text,
     json_object *acts)
 {
-	char errbuf[512], tb[32];
+	char errbuf[512], tb[256];
 
 	log_notice("%s", summary);
 	if (w->o.dry_run) {
