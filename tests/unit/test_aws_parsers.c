@@ -192,7 +192,7 @@ test_fleet_item(void)
 	CU_ASSERT_EQUAL(fleet_parse_item(S("nope"), &it, &e), AWS_E_PARSE);
 
 	for (int s = FLEET_UNKNOWN; s <= FLEET_PROTECTED; s++)
-		CU_ASSERT_EQUAL(fleet_status_parse(fleet_status_str(s)), s);
+		CU_ASSERT_EQUAL((int)fleet_status_parse(fleet_status_str((enum fleet_status)s)), s);
 	CU_ASSERT_EQUAL(fleet_status_parse("running"), FLEET_UNKNOWN);
 
 	char *t = fleet_table_name(NULL, "c1");
