@@ -239,8 +239,16 @@ static void
 maint_phase(struct plan *p, enum maint_phase ph)
 {
 	struct maintfile_error me;
-	struct maintfile *m;
+	struct maintfile *m = NULL;
 
+	/* the event pcm-agent watch recorded (code, times) is kept: only the phase moves */
+	if (maintfile_read(p->ctx->cfg.run_dir, &m, &me) == 0) {
+		m->phase = ph;
+		if (maintfile_write(p->ctx->cfg.run_dir, m, &me) < 0)
+			log_notice("%s", me.msg);
+		maintfile_free(m);
+		return;
+	}
 	if ((m = maintfile_new()) == NULL)
 		return;
 	m->phase = ph;

@@ -40,6 +40,8 @@ assert_eq "$(plan_journal_step prestage)" done "journal: prestage done while job
 assert_eq "$(plan_resv)" yes "reservation in place after exit 3"
 assert_eq "$(plan_fleet)" RUNNING "fleet untouched after exit 3"
 assert_eq "$(slurm_job_state $nrq)" RUNNING "the precious job still runs"
+maint() { json_get "d['$1']" <"$T/run/maintenance.json"; }
+assert_eq "$(maint phase)" preparing "maintenance.json for sbatch/srun notices"
 
 # --force: proceeds; the lost job is named in the log and the journal
 ssm0=$(plan_ssm_restarts)
@@ -55,6 +57,7 @@ assert_eq "$(plan_stop_requests)" 1 "fleet stop requests"
 assert_eq "$(($(plan_ssm_restarts) - ssm0))" 1 "SSM StartAutomationExecution calls by the --force run"
 assert_eq "$(slurm_job_state $nrq)" NODE_FAIL "the --no-requeue job"
 for j in $rq1 $rq2; do assert_eq "$(slurm_job_state "$j")" PENDING "requeued job $j"; done
+assert_eq "$(maint phase)" under-way "maintenance.json after the restart request"
 sd=$(savedir_of "$T/target")
 [ -f "$sd/journal.json" ] || fail "no journal copy next to the save"
 # the stop/start is under way (the SSM fake stops and starts the instance)
@@ -77,6 +80,7 @@ assert_eq "$(plan_fleet)" RUNNING "fleet after resume"
 assert_eq "$(plan_start_requests)" 1 "fleet start requests"
 assert_eq "$(plan_resv)" no "reservation after resume"
 [ ! -e "$T/state/journal.json" ] || fail "journal still open after resume"
+[ ! -e "$T/run/maintenance.json" ] || fail "maintenance.json left after resume"
 ls "$T/state/history/"*.json >/dev/null 2>&1 || fail "no journal in history"
 for j in $rq1 $rq2; do slurm_wait_state "$j" RUNNING 60; done
 assert_eq "$(scontrol -o show partition $SLURM_PARTITION | grep -o 'State=[A-Z]*')" State=UP "partition"

@@ -52,6 +52,14 @@ assert_contains "$OUT" "phase prepare): 3 of 11 steps done; jobgate failed" "sta
 assert_rc_out 0 pcm --json status
 assert_eq "$(echo "$OUT" | json_get 'd["operation"]["steps"]["jobgate"]["state"]')" failed "status --json"
 
+# the event pcm-agent watch recorded: prepare-restart moves its phase only
+cat >"$T/run/maintenance.json" <<JSON
+{"version": 1, "phase": "scheduled", "reservation": "$PLAN_RESV",
+ "event": {"code": "system-reboot", "event_id": "instance-event-0123456789abcdef0",
+           "not_before_epoch": $(( $(date +%s) + 7200 )), "not_after_epoch": 0},
+ "window": {"start_epoch": 0, "end_epoch": 0}, "updated_epoch": $(date +%s)}
+JSON
+
 # 2. wait for it; meanwhile a second operation is refused with exit 6
 ( "$PCM" -c "$PCM_CONF" prepare-restart --reboot --wait-jobs=60s --yes >"$T/wait.out" 2>&1
   echo "rc=$? t=$(date +%s.%N)" >"$T/wait.done" ) &
@@ -75,6 +83,8 @@ sys.exit(0 if gate - end < 5 else 1)
 PY
 assert_eq "$(plan_journal_step restart)" done "restart requested"
 assert_eq "$(plan_journal_data restart_method)" reboot "method"
+assert_eq "$(json_get 'd["phase"], d["event"]["code"], d["event"]["event_id"]' <"$T/run/maintenance.json")" \
+	"under-way system-reboot instance-event-0123456789abcdef0" "watch's event kept"
 
 # 3. the reboot happened (new boot id), /scratch survived: verified, not copied
 ino_before=$(stat -c %i "$T/scratch/dir/random.bin")
