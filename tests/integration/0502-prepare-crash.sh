@@ -1,6 +1,7 @@
 #!/bin/bash
 # kill -9 of prepare-restart at every step boundary and inside both saves,
-# each run continuing the operation the killed one left: the end state is
+# then of resume inside the restore and at its step boundaries, each run
+# continuing the operation the killed one left: the end state is
 # an uninterrupted run's (every step done once, /scratch restored
 # identical after new hardware) and nothing was done twice that must not
 # be: one STOP_REQUESTED seen by clusterstatusmgtd, one SSM restart
@@ -61,7 +62,18 @@ _head_running() { [ "$(aws_instance_state "$HEAD_ID")" = running ]; }
 wait_for 60 "the SSM runbook to start the instance again" _head_running
 
 plan_new_hardware
-PCM_TEST_BOOT_ID=after-stop-start assert_rc 0 pcm resume
+export PCM_TEST_BOOT_ID=after-stop-start
+# resume killed inside the restore and at its step boundaries, then rerun
+for p in restore-file:3 plan-restore-acted:1 plan-health-acted:1 plan-fleet_start-begin:1 \
+	plan-fleet_start-acted:1 plan-unreserve-acted:1; do
+	runs=$((runs + 1))
+	rc=0
+	PCM_TEST_CRASH_AT=$p "$PCM" -c "$PCM_CONF" resume >"$T/run-$runs.out" 2>&1 || rc=$?
+	[ "$rc" -eq 137 ] || fail "resume with PCM_TEST_CRASH_AT=$p exited $rc, want 137: $(cat "$T/run-$runs.out")"
+	echo "resume killed at $p"
+done
+assert_rc 0 pcm resume
+assert_contains "$OUT" "summary: the cluster is back" "resume finished"
 compare_trees "$T/ref" "$T/scratch" sock || fail "/scratch after the crashes and resume"
 assert_eq "$(plan_fleet)" RUNNING "fleet after resume"
 assert_eq "$(plan_start_requests)" 1 "START_REQUESTED written once"
