@@ -1,15 +1,19 @@
 /* cmd_watch.c - pcm-agent watch: the daemon loop (the logic is in watch.c) */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "commands.h"
+#include "lock.h"
 #include "log.h"
 #include "output.h"
 #include "plan.h"
@@ -45,8 +49,11 @@ const char help_watch[] =
     "  --dry-run   log what would be done; change nothing (not even events.json)\n"
     "  --json      print each poll's events and actions as one JSON line\n"
     "\n"
+    "Only one watch acts at a time (STATE_DIR/watch.lock); --dry-run needs no lock.\n"
+    "\n"
     "exit status: 0 stopped by SIGTERM (or --once: the poll worked); 1 no source\n"
-    "of events could be read (--once) or the state file is unreadable; 2 usage.\n";
+    "of events could be read (--once) or the state file is unreadable; 2 usage;\n"
+    "6 another pcm-agent watch is running.\n";
 
 static volatile sig_atomic_t got_stop, got_hup, got_chld;
 
@@ -123,6 +130,44 @@ run_prepare(struct pcm_ctx *ctx, const char *event, const char *method)
 	return plan_prepare(ctx, &o);
 }
 
+/*
+ * One watcher at a time (a daemon and a cron --once would both act):
+ * an flock on STATE_DIR/watch.lock holding our pid, dying with us, not
+ * inherited by the prepare-restart we start.  The fd, or -1 (logged).
+ */
+static int
+watch_lock(const char *state_dir, int *busy)
+{
+	char path[4096], pid[32] = "";
+	int fd, rc;
+	ssize_t n;
+
+	*busy = 0;
+	if ((rc = mkdir_p(state_dir, 0700)) < 0) {
+		log_warnx("cannot create %s: %s (check state_dir)", state_dir, strerror(-rc));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/watch.lock", state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		log_warn("cannot open %s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if ((n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0)
+			pid[n] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_warnx("cannot watch: another pcm-agent watch (pid %s) is running (stop it, "
+		    "or use --dry-run to look without acting)", pid[0] ? pid : "?");
+		*busy = 1;
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_debug("cannot write our pid to %s", path);
+	return fd;
+}
+
 static void
 print_report(struct json_object *rep)
 {
@@ -147,7 +192,7 @@ cmd_watch(struct pcm_ctx *ctx, int argc, char **argv)
 	const char *prep_event = NULL, *prep_method = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct watch *w = NULL;
-	int ch, once = 0, ret = PCM_EXIT_OK;
+	int ch, once = 0, ret = PCM_EXIT_OK, lockfd = -1, busy;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -178,6 +223,8 @@ cmd_watch(struct pcm_ctx *ctx, int argc, char **argv)
 		return run_prepare(ctx, prep_event, prep_method);
 	if (ctx->config_explicit)
 		wo.config_path = ctx->config_path;
+	if (!wo.dry_run && (lockfd = watch_lock(ctx->cfg.state_dir, &busy)) < 0)
+		return busy ? PCM_EXIT_LOCKED : PCM_EXIT_ERROR;
 
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = 0;	/* no SA_RESTART: a signal cuts a sleep short */
@@ -189,6 +236,8 @@ cmd_watch(struct pcm_ctx *ctx, int argc, char **argv)
 
 	if ((w = watch_new(ctx, &wo)) == NULL) {
 		log_warnx("cannot start watching: out of memory");
+		if (lockfd >= 0)
+			close(lockfd);
 		return PCM_EXIT_ERROR;
 	}
 	if (!once)
@@ -227,5 +276,7 @@ cmd_watch(struct pcm_ctx *ctx, int argc, char **argv)
 	if (got_stop && !once)
 		log_notice("stopping (signal)");
 	watch_free(w);
+	if (lockfd >= 0)
+		close(lockfd);
 	return ret;
 }

@@ -828,6 +828,10 @@ act_undo(struct watch *w, struct watch_event *e, enum watch_action act, json_obj
 		e->state = strdup("canceled");
 		notices(w, e, text, text, acts);
 	}
+	if (completed) {
+		free(e->state);
+		e->state = strdup("completed");
+	}
 	e->status = completed ? WATCH_ST_COMPLETED : WATCH_ST_CANCELED;
 	free(text);
 }

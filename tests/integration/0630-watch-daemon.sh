@@ -58,6 +58,11 @@ wait_for 10 "maintenance.json" test -f "$T/run/maintenance.json"
 assert_eq "$(walls)" 1 "one wall"
 ok "daemon planned the event"
 
+# one watcher at a time: a --once beside the daemon is refused (6), a dry run is not
+assert_rc 6 pcm watch --once
+assert_contains "$OUT" "another pcm-agent watch (pid $DPID) is running" "lock holder named"
+assert_rc 0 pcm watch --once --dry-run
+
 # killed -9 in the middle of its life, started again: nothing done twice
 wait_polls 2
 kill -KILL "$DPID"
