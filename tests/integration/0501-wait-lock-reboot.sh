@@ -5,7 +5,8 @@
 # reboot (the volume survives) makes resume verify in place and copy
 # nothing; a fleet the admin had stopped is never started (PROTECTED is
 # reported); abort undoes the reservation and the fleet stop and keeps the
-# save; a missing permission is exit 5, a PROTECTED fleet refused.
+# save; a missing permission is exit 5, a PROTECTED fleet refused; on a
+# terminal the restart waits for a "y".
 . "$(dirname "$0")/lib.sh"
 HOOK_CONF=$T/hook.conf
 cat >"$T/epilog" <<EOF
@@ -108,6 +109,19 @@ assert_contains "$ERR" "the compute fleet is PROTECTED" "PROTECTED reported"
 assert_eq "$(echo "$OUT" | json_get 'd["journal"]["steps"]["fleet_start"]["state"]')" skipped "resume --json"
 assert_eq "$(plan_fleet)" PROTECTED "the admin's fleet left alone"
 aws_fleet_set "$PLAN_TABLE" RUNNING
+
+# 4b. on a terminal, the restart is confirmed first: "n" leaves the cluster
+#     prepared and requests nothing
+rc=0
+echo n | script -qec "$PCM -c $PCM_CONF prepare-restart --reboot --no-save" /dev/null \
+	>"$T/confirm.out" 2>&1 || rc=$?
+assert_eq "$rc" 1 "exit status after 'n': $(cat "$T/confirm.out")"
+assert_contains "$(cat "$T/confirm.out")" "restart the head node $HEAD_ID now (reboot)? [y/N]" "the question"
+assert_contains "$(cat "$T/confirm.out")" "restart not confirmed" "the answer"
+assert_eq "$(plan_journal_step fleet_stop)" done "prepared up to the restart"
+assert_eq "$(plan_journal_step restart)" pending "nothing requested"
+assert_eq "$(plan_journal_data restart_requested_at)" None "no request recorded"
+assert_rc 0 pcm abort
 
 # 5. abort: reservation removed, fleet started again, save kept
 starts=$(plan_start_requests)
