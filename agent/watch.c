@@ -306,6 +306,7 @@ watch_state_load(const char *state_dir, struct watch_state **out, char *errbuf, 
 		e->updated = (time_t)jint(o, "updated", 0);
 		e->resv_created = (int)jint(o, "resv_created", 0);
 		e->resv_start = (time_t)jint(o, "resv_start", 0);
+		e->resv_end = (time_t)jint(o, "resv_end", 0);
 		e->notified = (int)jint(o, "notified", 0);
 		e->prepare_started = (time_t)jint(o, "prepare_started", 0);
 		e->prepare_pid = (pid_t)jint(o, "prepare_pid", 0);
@@ -357,6 +358,7 @@ watch_state_save(const char *state_dir, const struct watch_state *st)
 		json_object_object_add(o, "reservation", jstr_or_null(e->reservation));
 		json_object_object_add(o, "resv_created", json_object_new_boolean(e->resv_created));
 		json_object_object_add(o, "resv_start", json_object_new_int64(e->resv_start));
+		json_object_object_add(o, "resv_end", json_object_new_int64(e->resv_end));
 		json_object_object_add(o, "notified", json_object_new_boolean(e->notified));
 		json_object_object_add(o, "prepare_started",
 		    json_object_new_int64(e->prepare_started));
@@ -602,7 +604,8 @@ fill_maintfile(const struct watch *w, const struct watch_event *e, struct maintf
 	m->not_before = e->not_before;
 	m->not_after = e->not_after;
 	m->window_start = e->reservation ? e->resv_start : 0;
-	m->window_end = e->reservation ? resv_end(w, e, e->resv_start) : 0;
+	m->window_end = !e->reservation ? 0 : e->resv_end > 0 ? e->resv_end :
+	    resv_end(w, e, e->resv_start);
 	maintfile_set_str(&m->reservation, e->reservation);
 	maintfile_set_str(&m->message, e->description);
 }
@@ -745,6 +748,13 @@ act_plan(struct watch *w, struct watch_event *e, time_t now, json_object *rep)
 			created = 1;
 		} else if (sched_get(w, &s) == 0 &&
 		    sched_maint_start(s, name, start > now + 5 ? start : 0, dur, &created) == 0) {
+			struct sched_resv *r = NULL;
+			/* one already there keeps its own times: the window is its */
+			if (!created && sched_resv_get(s, name, &r) == 0 && r->start_time > 0) {
+				start = r->start_time;
+				dur = (long)(r->end_time - r->start_time);
+			}
+			sched_resv_free(r);
 			log_info("event %s: maintenance reservation %s from %s to %s%s", e->id, name,
 			    output_iso8601(start, a, sizeof(a)),
 			    output_iso8601(start + dur, b, sizeof(b)),
@@ -761,6 +771,7 @@ act_plan(struct watch *w, struct watch_event *e, time_t now, json_object *rep)
 			setstr(&e->reservation, name);
 			e->resv_created = created;
 			e->resv_start = start;
+			e->resv_end = start + dur;
 		}
 	}
 	if (first) {

@@ -13,7 +13,7 @@
  *      "code":"system-reboot","state":"active","description":"...",
  *      "source":"imds","not_before":1795662000,"not_after":1795669200,
  *      "status":"planned","first_seen":..., "updated":...,
- *      "reservation":"pcm-maintenance","resv_created":true,"resv_start":...,
+ *      "reservation":"pcm-maintenance","resv_created":true,"resv_start":...,"resv_end":...,
  *      "notified":true,"prepare_started":0,"prepare_pid":0,"prepare_rc":null,
  *      "prepare_method":"reboot"}}}
  *
@@ -87,6 +87,7 @@ struct watch_event {
 	char		*reservation;	/* name, when placed */
 	int		 resv_created;	/* 1: we created it, we remove it */
 	time_t		 resv_start;
+	time_t		 resv_end;
 	int		 notified;
 	time_t		 prepare_started;
 	pid_t		 prepare_pid;

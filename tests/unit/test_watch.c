@@ -215,6 +215,8 @@ test_state_round_trip(void)
 	v[0].prepare_started = NOW;
 	v[0].prepare_pid = 1234;
 	v[0].prepare_method = "reboot";
+	v[0].resv_start = NB - 900;
+	v[0].resv_end = NB + 7200;
 	v[0].description = "with \"quotes\"";
 	v[1] = tracked(WATCH_ST_IGNORED);
 	v[1].id = "instance-event-2";
@@ -239,6 +241,8 @@ test_state_round_trip(void)
 	CU_ASSERT_EQUAL(a->not_after, NB + 7200);
 	CU_ASSERT_STRING_EQUAL(a->reservation, "pcm-maintenance");
 	CU_ASSERT_EQUAL(a->resv_created, 1);
+	CU_ASSERT_EQUAL(a->resv_start, NB - 900);
+	CU_ASSERT_EQUAL(a->resv_end, NB + 7200);
 	CU_ASSERT_EQUAL(a->notified, 1);
 	CU_ASSERT_EQUAL(a->prepare_started, NOW);
 	CU_ASSERT_EQUAL(a->prepare_pid, 1234);
