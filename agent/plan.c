@@ -514,6 +514,8 @@ preflight(struct plan *p)
 		    "target in the config)", p->target);
 		return PCM_EXIT_ERROR;
 	}
+	if (p->savedir == NULL && p->j != NULL && journal_data_str(p->j, "savedir") != NULL)
+		p->savedir = strdup(journal_data_str(p->j, "savedir"));	/* the first run's */
 	if (p->savedir == NULL && (p->savedir = storage_savedir(p->ctx, p->target)) == NULL)
 		return PCM_EXIT_ERROR;
 	if (statvfs(p->target, &sv) == 0) {
@@ -1202,6 +1204,14 @@ plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 	else
 		say(&p, "operation %s: prepare-restart (%s)", journal_id(p.j),
 		    plan_method_name(p.method));
+	if (step_is_over(p.j, "restart")) {
+		say(&p, "prepare-restart is complete: %s (%s); `pcm-agent resume` runs at the next "
+		    "boot (or `pcm-agent abort` to undo)", journal_step_detail(p.j, "restart"),
+		    journal_data_str(p.j, "restart_requested_iso") ?
+		    journal_data_str(p.j, "restart_requested_iso") : "no request");
+		rc = PCM_EXIT_OK;
+		goto out;
+	}
 	/* preflight runs on every run (cheap, and the world may have changed) */
 	if (!step_is_over(p.j, "preflight")) {
 		if (step_begin(&p, "preflight", "identity, Slurm, fleet, permissions, storage") < 0) {
@@ -1474,6 +1484,13 @@ step_unreserve(struct plan *p)
 
 	if (step_is_over(p->j, "unreserve"))
 		return 0;
+	if (journal_step(p->j, "reservation") == STEP_PENDING) {
+		/* not made by this operation (pcm-agent watch may own one of that name) */
+		step_begin(p, "unreserve", "the maintenance reservation");
+		if (maintfile_remove(p->ctx->cfg.run_dir, &me) < 0)
+			log_notice("%s", me.msg);
+		return step_end(p, "unreserve", STEP_SKIPPED, "prepare-restart made none");
+	}
 	if (name == NULL)
 		name = p->ctx->cfg.reservation_name;
 	if (step_begin(p, "unreserve", "delete the maintenance reservation %s", name) < 0)

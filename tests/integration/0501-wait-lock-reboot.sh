@@ -36,7 +36,12 @@ assert_contains "$OUT" "it is PROTECTED" "PROTECTED refused"
 aws_fleet_set "$PLAN_TABLE" RUNNING
 assert_eq "$(plan_resv)" no "no reservation after refused preflights"
 assert_eq "$(plan_journal_step preflight)" failed "journal: preflight failed"
-assert_rc 0 pcm abort	# close that journal
+# resume of that operation leaves a reservation it did not make (watch's)
+assert_rc 0 pcm maintenance start --duration 2h
+assert_rc 0 pcm resume
+assert_contains "$OUT" "unreserve: skipped: prepare-restart made none" "not ours"
+assert_eq "$(plan_resv)" yes "a reservation this operation did not make is left"
+assert_rc 0 pcm maintenance end
 
 # the job writes the time as its very last action
 job=$(slurm_submit --no-requeue -J keep --wrap "sleep 8; date +%s.%N >$T/job-end")

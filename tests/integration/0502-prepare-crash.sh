@@ -52,6 +52,7 @@ for s in preflight prestage reservation jobgate fleet_stop final_save restart; d
 done
 # once more: everything is done, nothing is asked again
 assert_rc 0 pcm prepare-restart --stop-start --force --yes
+assert_contains "$OUT" "prepare-restart is complete" "nothing left to do"
 assert_eq "$(plan_stop_requests)" 1 "STOP_REQUESTED written once"
 # the fake counts every StartAutomationExecution: the permission probes of
 # runs 2 and 3 (preflight not yet recorded done; the probe is rejected for
