@@ -118,7 +118,8 @@ cmd_events(struct pcm_ctx *ctx, int argc, char **argv)
 		    e->not_after, e->not_before_deadline, e->description);
 	}
 	if ((rc = ec2_describe_instance_status(a, id, 0, &st, &err)) != AWS_OK) {
-		log_warnx("cannot read the scheduled events of %s from EC2: %s", id, err.message);
+		log_warnx("cannot read the scheduled events of %s from EC2: %s%s", id, err.message,
+		    aws_hint(rc));
 		if (ret == PCM_EXIT_OK)
 			ret = aws_rc_exit(rc);
 	}

@@ -137,7 +137,8 @@ cmd_fleet(struct pcm_ctx *ctx, int argc, char **argv)
 
 	if (strcmp(sub, "status") == 0) {
 		if ((rc = fleet_get(a, table, &last, &err)) != AWS_OK) {
-			log_warnx("cannot read the compute fleet status: %s", err.message);
+			log_warnx("cannot read the compute fleet status: %s%s", err.message,
+			    aws_hint(rc));
 			ret = aws_rc_exit(rc);
 			goto out;
 		}
@@ -158,9 +159,7 @@ cmd_fleet(struct pcm_ctx *ctx, int argc, char **argv)
 	if (rc != AWS_OK) {
 		log_warnx("%s%s%s", rc == AWS_E_REFUSED || rc == AWS_E_CONFLICT ? "" :
 		    action == FLEET_STOP ? "cannot stop the compute fleet: " :
-		    "cannot start the compute fleet: ", err.message,
-		    rc == AWS_E_DENIED ? " (attach packaging/iam/pcm-agent-policy.json; see "
-		    "`pcm-agent check`)" : "");
+		    "cannot start the compute fleet: ", err.message, aws_hint(rc));
 		ret = aws_rc_exit(rc);
 		goto out;
 	}
@@ -176,7 +175,7 @@ cmd_fleet(struct pcm_ctx *ctx, int argc, char **argv)
 		rc = fleet_wait(a, table, action, timeout, aws_poll_ms(), fleet_progress, &p,
 		    &last, &err);
 		if (rc != AWS_OK) {
-			log_warnx("%s", err.message);
+			log_warnx("%s%s", err.message, aws_hint(rc));
 			ret = aws_rc_exit(rc);
 			goto out;
 		}

@@ -167,7 +167,8 @@ cmd_restart_head_node(struct pcm_ctx *ctx, int argc, char **argv)
 	f[1] = (struct ec2_filter){ "tag:parallelcluster:node-type", "HeadNode" };
 	/* terminated instances keep their tags for a while: skipped below */
 	if ((rc = ec2_describe_instances(a, NULL, 0, f, 2, 0, &l, &err)) != AWS_OK) {
-		log_warnx("cannot find the head node of %s: %s", cluster, err.message);
+		log_warnx("cannot find the head node of %s: %s%s", cluster, err.message,
+		    aws_hint(rc));
 		ret = aws_rc_exit(rc);
 		goto out;
 	}
@@ -206,14 +207,13 @@ cmd_restart_head_node(struct pcm_ctx *ctx, int argc, char **argv)
 
 	if (strcmp(head->state, "stopped") != 0) {
 		if ((rc = ec2_stop_instance(a, id, 0, 0, &err)) != AWS_OK) {
-			log_warnx("cannot stop instance %s: %s%s", id, err.message,
-			    rc == AWS_E_DENIED ? " (attach packaging/iam/pcm-agent-policy.json)" : "");
+			log_warnx("cannot stop instance %s: %s%s", id, err.message, aws_hint(rc));
 			ret = aws_rc_exit(rc);
 			goto out;
 		}
 		if ((rc = ec2_wait_state(a, id, "stopped", timeout, aws_poll_ms(), progress, last,
 		    &err)) != AWS_OK) {
-			log_warnx("%s", err.message);
+			log_warnx("%s%s", err.message, aws_hint(rc));
 			ret = aws_rc_exit(rc);
 			goto out;
 		}
@@ -221,15 +221,14 @@ cmd_restart_head_node(struct pcm_ctx *ctx, int argc, char **argv)
 		log_info("%s is already stopped", id);
 	}
 	if ((rc = ec2_start_instance(a, id, 0, &err)) != AWS_OK) {
-		log_warnx("cannot start instance %s: %s%s", id, err.message,
-		    rc == AWS_E_DENIED ? " (attach packaging/iam/pcm-agent-policy.json)" : "");
+		log_warnx("cannot start instance %s: %s%s", id, err.message, aws_hint(rc));
 		ret = aws_rc_exit(rc);
 		goto out;
 	}
 	if ((rc = ec2_wait_state(a, id, "running", timeout, aws_poll_ms(), progress, last,
 	    &err)) != AWS_OK ||
 	    (rc = ec2_wait_status_ok(a, id, timeout, aws_poll_ms(), progress, last, &err)) != AWS_OK) {
-		log_warnx("%s", err.message);
+		log_warnx("%s%s", err.message, aws_hint(rc));
 		ret = aws_rc_exit(rc);
 		goto out;
 	}

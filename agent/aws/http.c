@@ -74,6 +74,24 @@ aws_rc_str(int rc)
 	return "unknown error";
 }
 
+const char *
+aws_hint(int rc)
+{
+	switch (rc) {
+	case AWS_E_DENIED:
+		return " (attach packaging/iam/pcm-agent-policy.json to the role; `pcm-agent check` "
+		    "lists what is missing)";
+	case AWS_E_AUTH:
+		return " (check the AWS credentials in use: `pcm-agent -v` says where they come "
+		    "from)";
+	case AWS_E_TRANSPORT:
+		return " (is the endpoint reachable? AWS_ENDPOINT_URL*, proxy settings; "
+		    "AWS_MAX_ATTEMPTS allows more retries)";
+	default:
+		return "";
+	}
+}
+
 int
 aws_rc_exit(int rc)
 {

@@ -50,6 +50,8 @@ enum aws_rc {
 	AWS_E_INVAL = -12,	/* bad argument */
 };
 
+/* What the user can do about an aws_rc, " (attach ...)", or "" (static). */
+const char *aws_hint(int rc);
 /* "service error", "permission denied", ...: a short name for an aws_rc. */
 const char *aws_rc_str(int rc);
 /* The pcm-agent exit status (enum pcm_exit) for an aws_rc: 0 for AWS_OK,

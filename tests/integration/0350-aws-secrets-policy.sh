@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-aws.sh"
 moto_start
+aws_cluster c2	# restart-head-node's target: not the instance IMDS says we are
 aws_cluster c1
 aws_role_creds pc-head-role "$T/creds.json"
 ROLE_KEY=$(json_get 'd["AccessKeyId"]' <"$T/creds.json")
@@ -30,9 +31,9 @@ run_all() {	# label
 		# shellcheck disable=SC2086
 		pcm -vv $c >"$T/agent-$1-$n.log" 2>&1 || fail "pcm $c ($1) failed: $(cat "$T/agent-$1-$n.log")"
 	done
-	aws_fleet_set parallelcluster-c1 STOPPED
+	aws_fleet_set parallelcluster-c2 STOPPED
 	n=$((n + 1))
-	pcm -vv restart-head-node --cluster-name c1 >"$T/agent-$1-$n.log" 2>&1 ||
+	pcm -vv restart-head-node --cluster-name c2 >"$T/agent-$1-$n.log" 2>&1 ||
 		fail "restart-head-node ($1) failed: $(cat "$T/agent-$1-$n.log")"
 }
 run_all env
@@ -87,7 +88,7 @@ BAD=$(flip "$AWS_BED_SECRET")
 fake_faults "$FAULT_URL" '{"rate": 0}'
 AWS_SECRET_ACCESS_KEY=$BAD assert_rc 1 pcm fleet status
 assert_contains "$OUT" "SignatureDoesNotMatch" "dynamodb signature checked"
-AWS_SECRET_ACCESS_KEY=$BAD assert_rc 1 pcm restart-head-node --cluster-name c1
+AWS_SECRET_ACCESS_KEY=$BAD assert_rc 1 pcm restart-head-node --cluster-name c2
 assert_contains "$OUT" "AuthFailure" "ec2 signature checked"
 AWS_SECRET_ACCESS_KEY=$BAD assert_rc 1 pcm check --restart-method stop-start
 assert_contains "$OUT" "InvalidSignatureException" "ssm signature checked"
