@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <xxhash.h>
 
 #include "aws/ec2.h"
 #include "aws/fleet.h"
@@ -880,6 +881,44 @@ step_fleet_stop(struct plan *p)
 	    journal_data_str(p->j, "fleet_before")) < 0 ? PCM_EXIT_ERROR : PCM_EXIT_OK;
 }
 
+/*
+ * XXH3-128 of SAVEDIR/MANIFEST as 32 hex digits: the journal records which
+ * save the operation made, and resume notices when the save was replaced
+ * since.  0 or -errno.
+ */
+static int
+manifest_sum(const char *savedir, char *hex, size_t len)
+{
+	XXH3_state_t *st = NULL;
+	XXH128_hash_t h;
+	char path[4096], buf[65536];
+	ssize_t n;
+	int fd, rc = 0;
+
+	if (len < 33)
+		return -ENOSPC;
+	snprintf(path, sizeof(path), "%s/MANIFEST", savedir);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((st = XXH3_createState()) == NULL || XXH3_128bits_reset(st) != XXH_OK) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		XXH3_128bits_update(st, buf, (size_t)n);
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	h = XXH3_128bits_digest(st);
+	snprintf(hex, len, "%016llx%016llx", (unsigned long long)h.high64,
+	    (unsigned long long)h.low64);
+out:
+	XXH3_freeState(st);
+	close(fd);
+	return rc;
+}
+
 static int
 step_final_save(struct plan *p)
 {
@@ -915,6 +954,14 @@ step_final_save(struct plan *p)
 		return -1;
 	}
 	jset_str(p->j, "savedir", p->savedir);
+	{
+		char sum[40];
+
+		if ((rc = manifest_sum(p->savedir, sum, sizeof(sum))) == 0)
+			jset_str(p->j, "manifest_xxh3", sum);
+		else
+			log_notice("cannot checksum %s/MANIFEST: %s", p->savedir, strerror(-rc));
+	}
 	jset_int(p->j, "save_entries", (int64_t)res.entries);
 	jset_int(p->j, "save_bytes", (int64_t)res.bytes);
 	journal_copy_to(p->j, p->savedir);
@@ -1312,6 +1359,15 @@ step_restore(struct plan *p)
 		    "done? run `pcm-agent resume` again once it is mounted)", p->eph);
 		journal_step_set(p->j, "restore", STEP_FAILED, "no ephemeral dir");
 		return -1;
+	}
+	{
+		const char *want = journal_data_str(p->j, "manifest_xxh3");
+		char sum[40];
+
+		if (want != NULL && manifest_sum(savedir, sum, sizeof(sum)) == 0 &&
+		    strcmp(sum, want) != 0)
+			log_warnx("the save in %s changed since prepare-restart made it (another "
+			    "save ran since): using it as it is now", savedir);
 	}
 	memset(&res, 0, sizeof(res));
 	rc = stor_dir_matches(savedir, p->eph, 0, &res);

@@ -75,6 +75,7 @@ export PCM_TEST_BOOT_ID=after-stop-start
 assert_rc 0 pcm resume
 assert_contains "$OUT" "==> restore:" "restore step"
 assert_contains "$OUT" "checksums verified" "restored"
+assert_not_contains "$OUT" "changed since prepare-restart" "the save is the one prepare-restart made"
 compare_trees "$T/ref" "$T/scratch" sock || fail "/scratch after resume differs from before"
 assert_eq "$(plan_fleet)" RUNNING "fleet after resume"
 assert_eq "$(plan_start_requests)" 1 "fleet start requests"

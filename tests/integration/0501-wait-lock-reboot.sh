@@ -94,8 +94,12 @@ assert_eq "$(json_get 'd["phase"], d["event"]["code"], d["event"]["event_id"]' <
 
 # 3. the reboot happened (new boot id), /scratch survived: verified, not copied
 ino_before=$(stat -c %i "$T/scratch/dir/random.bin")
+[[ "$(plan_journal_data manifest_xxh3)" =~ ^[0-9a-f]{32}$ ]] || fail "no manifest checksum in the journal"
+sleep 1.1
+assert_rc 0 pcm save	# someone saves again before the boot: resume notices
 export PCM_TEST_BOOT_ID=after-reboot
 assert_rc 0 pcm resume
+assert_contains "$OUT" "changed since prepare-restart made it" "replaced save noticed"
 assert_contains "$OUT" "verified, nothing copied" "reboot: verify in place"
 assert_eq "$(stat -c %i "$T/scratch/dir/random.bin")" "$ino_before" "file not rewritten"
 compare_trees "$T/ref" "$T/scratch" sock || fail "/scratch after the reboot resume"
