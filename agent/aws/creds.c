@@ -151,12 +151,23 @@ creds_ini_get(const char *path, const char *profile, int is_config, const char *
 	return g.val;
 }
 
+struct creds_arg {
+	struct aws_creds	*c;
+	char			 unsupported[40];	/* a key we cannot honour */
+};
+
 static void
 creds_fn(const char *k, char *v, void *arg)
 {
-	struct aws_creds *c = arg;
+	static const char *const unsupported[] = { "role_arn", "credential_process",
+		"sso_session", "sso_start_url", "web_identity_token_file", NULL };
+	struct creds_arg *ca = arg;
+	struct aws_creds *c = ca->c;
 	char **slot = NULL;
 
+	for (size_t i = 0; unsupported[i]; i++)
+		if (strcmp(k, unsupported[i]) == 0)
+			snprintf(ca->unsupported, sizeof(ca->unsupported), "%s", k);
 	if (strcmp(k, "aws_access_key_id") == 0)
 		slot = &c->access_key_id;
 	else if (strcmp(k, "aws_secret_access_key") == 0)
@@ -174,10 +185,11 @@ int
 creds_from_file(const char *path, const char *profile, int is_config,
     struct aws_creds *out, struct aws_error *err)
 {
+	struct creds_arg ca = { out, "" };
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = ini_walk(path, profile, is_config, creds_fn, out);
+	r = ini_walk(path, profile, is_config, creds_fn, &ca);
 	if (r < 0) {
 		creds_clear(out);
 		return aws_seterr(err, AWS_E_CONFIG, 0, "NoCredentials",
@@ -190,6 +202,11 @@ creds_from_file(const char *path, const char *profile, int is_config,
 			return aws_seterr(err, AWS_E_CONFIG, 0, "NoCredentials",
 			    "AWS credentials file %s: profile [%s] has only one of "
 			    "aws_access_key_id and aws_secret_access_key", path, profile);
+		if (ca.unsupported[0])
+			return aws_seterr(err, AWS_E_CONFIG, 0, "UnsupportedProfile",
+			    "AWS profile [%s] in %s uses %s, which pcm-agent does not support "
+			    "(give the profile static keys, or use the instance profile)",
+			    profile, path, ca.unsupported);
 		return aws_seterr(err, AWS_E_NOTFOUND, 0, "NoCredentials",
 		    "no profile [%s] with keys in %s", profile, path);
 	}
@@ -220,12 +237,13 @@ creds_resolve(struct imds *imds, const char *profile, struct aws_creds *out,
 	const char *tok = getenv("AWS_SESSION_TOKEN");
 	struct aws_error ferr = { 0 }, ierr = { 0 };
 	char *paths[2] = { NULL, NULL };
-	int rc = AWS_OK;
+	int rc = AWS_OK, explicit;
 
 	memset(out, 0, sizeof(*out));
 	if (profile == NULL || *profile == '\0')
 		profile = getenv("AWS_PROFILE");
-	if (profile == NULL || *profile == '\0')
+	explicit = profile != NULL && *profile != '\0';
+	if (!explicit)
 		profile = "default";
 
 	/* 1. environment */
@@ -264,6 +282,14 @@ creds_resolve(struct imds *imds, const char *profile, struct aws_creds *out,
 				*err = ferr;
 			goto out;
 		}
+	}
+
+	/* a profile asked for by name must exist: never fall back silently */
+	if (explicit) {
+		rc = aws_seterr(err, AWS_E_CONFIG, 0, "ProfileNotFound",
+		    "AWS profile [%s] not found with keys in %s or %s (AWS_PROFILE)", profile,
+		    paths[0] ? paths[0] : "~/.aws/credentials", paths[1] ? paths[1] : "~/.aws/config");
+		goto out;
 	}
 
 	/* 3. instance profile */

@@ -6,6 +6,10 @@
  *      default ~/.aws/config), profile AWS_PROFILE or "default",
  *   3. the instance profile from IMDS (iam/security-credentials/ROLE), which
  *      expires: aws_call() refreshes it 5 minutes before Expiration.
+ * A profile named explicitly (argument or AWS_PROFILE) must exist: no silent
+ * fallback to the instance profile.  Profiles with role_arn,
+ * credential_process, SSO or web identity are not supported (AWS_E_CONFIG,
+ * "UnsupportedProfile").
  *
  * Secrets are never logged; creds_clear() wipes them before freeing.
  */

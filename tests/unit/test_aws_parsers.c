@@ -342,6 +342,7 @@ test_creds_files(void)
 	creds_clear(&c);
 
 	/* the chain: environment first, files next, then a message naming all */
+	unsetenv("AWS_PROFILE");
 	setenv("AWS_SHARED_CREDENTIALS_FILE", writefile("c2", "[p]\naws_access_key_id=AKIAP\n"
 	    "aws_secret_access_key=sp\n"), 1);
 	setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
@@ -359,9 +360,22 @@ test_creds_files(void)
 	CU_ASSERT_STRING_EQUAL(c.access_key_id, "AKIAP");
 	CU_ASSERT_PTR_NOT_NULL(strstr(c.source, "credentials file"));
 	creds_clear(&c);
-	CU_ASSERT_EQUAL(creds_resolve(NULL, "q", &c, &e), AWS_E_AUTH);
+	/* a profile asked for by name must exist */
+	CU_ASSERT_EQUAL(creds_resolve(NULL, "q", &c, &e), AWS_E_CONFIG);
+	CU_ASSERT_STRING_EQUAL(e.code, "ProfileNotFound");
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "AWS profile [q] not found"));
+	/* no profile named, nothing found, no IMDS: the whole chain is named */
+	CU_ASSERT_EQUAL(creds_resolve(NULL, NULL, &c, &e), AWS_E_AUTH);
 	CU_ASSERT_STRING_EQUAL(e.code, "NoCredentials");
-	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "no profile [q]"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "no profile [default]"));
+	/* what we cannot do is said, not skipped */
+	setenv("AWS_SHARED_CREDENTIALS_FILE", writefile("c3", "[sso]\nsso_session = x\n"
+	    "[assume]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = default\n"), 1);
+	CU_ASSERT_EQUAL(creds_resolve(NULL, "assume", &c, &e), AWS_E_CONFIG);
+	CU_ASSERT_STRING_EQUAL(e.code, "UnsupportedProfile");
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "uses role_arn"));
+	CU_ASSERT_EQUAL(creds_resolve(NULL, "sso", &c, &e), AWS_E_CONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "uses sso_session"));
 	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 	unsetenv("AWS_CONFIG_FILE");
 
