@@ -66,3 +66,21 @@ stop_pid "$DPID"
 "$PCM" -c "$PCM_CONF" watch --once >>"$DLOG" 2>&1 || fail "watch --once after the prepare"
 [ "$(json_get 'd["phase"]' <"$T/run/maintenance.json")" != scheduled ] || fail "maintenance.json rewritten to scheduled"
 assert_eq "$(grep -c "prepare-restart started" "$DLOG")" 1 "started once"
+
+# after the reboot: resume brings the cluster back (today it also deletes
+# the reservation its reservation step found in place); the event then
+# completes and the daemon undoes the rest: no reservation, no
+# maintenance.json, the event recorded completed
+export PCM_TEST_BOOT_ID=after-reboot
+assert_rc 0 pcm resume
+[ ! -e "$T/state/journal.json" ] || fail "journal still open after resume"
+assert_eq "$(plan_fleet)" RUNNING "fleet started"
+assert_rc_out 0 pcm --json watch --once
+assert_eq "$(echo "$OUT" | json_get 'len(d["events"])')" 0 "event still active after the reboot: nothing yet"
+sed -i 's/"State": "active"/"State": "completed"/' "$T/events.json"
+assert_rc_out 0 pcm --json watch --once
+assert_eq "$(echo "$OUT" | json_get 'd["events"][0]["action"]')" undo-completed "event completed"
+assert_eq "$(plan_resv)" no "no reservation left"
+assert_eq "$(json_get 'd["events"]["'$EV'"]["status"]' <"$T/state/events.json")" completed "status"
+[ ! -e "$T/run/maintenance.json" ] || fail "maintenance.json after the whole cycle"
+ok "whole cycle: event -> auto prepare -> reboot -> resume -> completed"
