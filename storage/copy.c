@@ -116,23 +116,36 @@ int
 copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
     uint64_t *progress, int *werr)
 {
-	return copy_data_sig(src, dst, size, maybe_sparse, hash, progress, werr, NULL);
+	return copy_range(src, 0, dst, 0, size, CD_WHOLE | (maybe_sparse ? CD_SPARSE : 0), hash,
+	    progress, werr, NULL);
 }
 
 int
 copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
     uint64_t *progress, int *werr, struct sigw *sw)
 {
+	return copy_range(src, 0, dst, 0, size, CD_WHOLE | (maybe_sparse ? CD_SPARSE : 0), hash,
+	    progress, werr, sw);
+}
+
+int
+copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int flags,
+    unsigned char hash[16], uint64_t *progress, int *werr, struct sigw *sw)
+{
 	unsigned char *buf = thread_buf();
 	XXH3_state_t st;
 	uint64_t off = 0;
-	int rc = 0, direct;
+	int rc = 0, direct = 0, trunc = 0;
+	int maybe_sparse = (flags & CD_SPARSE) && soff == 0;
 
 	*werr = 0;
 	if (buf == NULL)
 		return -ENOMEM;
-	direct = want_direct(src, dst, size);
+	if (soff == 0 && doff == 0 && (flags & CD_WHOLE))
+		direct = want_direct(src, dst, size);
 	XXH3_128bits_reset(&st);
+	if (maybe_sparse)
+		trunc = 1;	/* a trailing hole is made by ftruncate */
 	while (off < size) {
 		uint64_t data = off, hole = size;
 
@@ -162,7 +175,7 @@ copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char h
 				end_direct(src, dst, &direct);	/* odd layout: buffered */
 			if (direct && want % DALIGN != 0)
 				want = (want + DALIGN - 1) / DALIGN * DALIGN;	/* the tail */
-			ssize_t n = pread(src, buf, want, (off_t)off);
+			ssize_t n = pread(src, buf, want, (off_t)(soff + off));
 			if (n < 0 && errno == EINVAL && direct) {
 				end_direct(src, dst, &direct);
 				continue;
@@ -176,11 +189,24 @@ copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char h
 				goto out;
 			}
 			if (n == 0) {
-				/* the file shrank under us: the rest reads as zeros,
-				 * the caller sees the change with fstat */
+				/* the source shrank under us: the rest reads as zeros
+				 * (the caller sees the change with fstat) */
 				hash_zeros(&st, size - off, sw);
+				if (dst >= 0 && !(flags & CD_WHOLE)) {
+					/* in a pack: write the zeros */
+					memset(buf, 0, BUFSZ < size - off ? BUFSZ : (size_t)(size - off));
+					while (off < size) {
+						size_t c = size - off > BUFSZ ? BUFSZ : (size_t)(size - off);
+						if ((rc = write_all(dst, buf, c, (off_t)(doff + off))) < 0) {
+							*werr = 1;
+							goto out;
+						}
+						off += c;
+					}
+				}
 				off = size;
 				hole = size;
+				trunc = 1;
 				break;
 			}
 			XXH3_128bits_update(&st, buf, (size_t)n);
@@ -192,8 +218,9 @@ copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char h
 					size_t pad = (wn + DALIGN - 1) / DALIGN * DALIGN;
 					memset(buf + wn, 0, pad - wn);
 					wn = pad;
+					trunc = 1;
 				}
-				if ((rc = write_all(dst, buf, wn, (off_t)off)) < 0) {
+				if ((rc = write_all(dst, buf, wn, (off_t)(doff + off))) < 0) {
 					*werr = 1;
 					goto out;
 				}
@@ -203,7 +230,7 @@ copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char h
 				atomic_fetch_add((_Atomic uint64_t *)progress, (uint64_t)n);
 		}
 	}
-	if (dst >= 0 && ftruncate(dst, (off_t)size) < 0) {
+	if (dst >= 0 && (flags & CD_WHOLE) && trunc && ftruncate(dst, (off_t)size) < 0) {
 		rc = -errno;
 		*werr = 1;
 		goto out;

@@ -13,7 +13,8 @@
  *
  * TYPE d f h l p c b; PARENT the index of an earlier directory (entries
  * are in pre-order: a directory, then everything below it); MODE octal
- * permission bits; times SECS.NSECS; OBJ hex object id (0: none); HASH
+ * permission bits; times SECS.NSECS; OBJ hex object id (0: none), or
+ * ID@OFFSET for a small file stored in a pack object at that offset; HASH
  * 32 hex digits of XXH3-128 of the data or "-".
  */
 #include <errno.h>
@@ -260,9 +261,12 @@ mf_write(struct manifest *mf, FILE *fp)
 		lb_printf(&b, "%c %" PRIu32 " ", e->type, i ? map[e->parent] : 0);
 		lb_esc(&b, e->name, strlen(e->name));
 		lb_printf(&b, " %o %" PRIu32 " %" PRIu32 " %" PRId64 ".%09" PRIu32 " %" PRIu64
-		    " %" PRIu64 " %" PRId64 ".%09" PRIu32 " %" PRIx64 " %s %" PRIu64 " %" PRIu32 " ",
+		    " %" PRIu64 " %" PRId64 ".%09" PRIu32 " %" PRIx64,
 		    e->mode & 07777, e->uid, e->gid, e->mtime_s, e->mtime_ns, e->size, e->ino,
-		    e->ctime_s, e->ctime_ns, e->obj, e->type == MF_FILE ? hx : "-", e->rdev,
+		    e->ctime_s, e->ctime_ns, e->obj);
+		if (e->packed)
+			lb_printf(&b, "@%" PRIu64, e->off);
+		lb_printf(&b, " %s %" PRIu64 " %" PRIu32 " ", e->type == MF_FILE ? hx : "-", e->rdev,
 		    e->type == MF_HARDLINK ? map[e->link] : 0);
 		lb_esc(&b, e->target ? e->target : "", e->target ? strlen(e->target) : 0);
 		lb_printf(&b, " %x", e->flags);
@@ -528,6 +532,17 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 			goto fail;
 		}
 	}
+	{
+		char *at = strchr(f[10], '@');
+		if (at != NULL) {
+			*at = '\0';
+			if (parse_u64(at + 1, 10, &e.off) < 0) {
+				rc = rd_err(r, "bad pack offset");
+				goto fail;
+			}
+			e.packed = 1;
+		}
+	}
 	if (parse_u32(f[3], 8, &e.mode) < 0 || e.mode > 07777 ||
 	    parse_u32(f[4], 10, &e.uid) < 0 || parse_u32(f[5], 10, &e.gid) < 0 ||
 	    parse_time(f[6], &e.mtime_s, &e.mtime_ns) < 0 ||
@@ -548,7 +563,11 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 			rc = rd_err(r, "bad object id for a file of %" PRIu64 " bytes", e.size);
 			goto fail;
 		}
-	} else if (strcmp(f[11], "-") != 0 || e.obj != 0) {
+		if (e.packed && e.off > UINT64_MAX - e.size) {
+			rc = rd_err(r, "bad pack offset");
+			goto fail;
+		}
+	} else if (strcmp(f[11], "-") != 0 || e.obj != 0 || e.packed) {
 		rc = rd_err(r, "a checksum or object on an entry that is not a file");
 		goto fail;
 	}

@@ -50,6 +50,8 @@ struct mf_entry {
 	uint64_t	 ino;		/* source inode (incremental check) */
 	uint64_t	 rdev;
 	uint64_t	 obj;		/* object id, 0 = none (empty file) */
+	uint64_t	 off;		/* packed: where the data starts in object obj */
+	uint8_t		 packed;	/* small file stored in a pack (OBJ written ID@OFF) */
 	unsigned char	 hash[16];	/* XXH3-128 of the data, canonical (big-endian) */
 };
 
@@ -150,6 +152,15 @@ int copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char h
     uint64_t *progress, int *werr);
 
 struct sigw;
+/*
+ * The general form: size bytes from src at soff to dst at doff.
+ * CD_WHOLE: dst is the whole file (ends with exactly size bytes; O_DIRECT
+ * for large files); CD_SPARSE: keep src's holes (soff 0 only).
+ */
+#define CD_WHOLE	0x1
+#define CD_SPARSE	0x2
+int copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int flags,
+    unsigned char hash[16], uint64_t *progress, int *werr, struct sigw *sw);
 /* copy_data, also feeding the logical content to a signature (sw may be NULL) */
 int copy_data_sig(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
     uint64_t *progress, int *werr, struct sigw *sw);

@@ -38,6 +38,8 @@ struct rst {
 	_Atomic int		 fatal;
 	_Atomic uint64_t	 bad;
 	pthread_mutex_t		 mu;
+	struct { uint64_t id; int fd; } *pk;	/* open packs (main thread) */
+	size_t			 npk, pkcap, pklast;
 };
 
 struct rjob {
@@ -45,6 +47,8 @@ struct rjob {
 	int		objfd;		/* -1: empty file */
 	int		dstfd;		/* -1: verify the object only */
 	int		existing;	/* dst already holds a file of the right size and mtime */
+	int		shared;		/* objfd is a pack shared by many jobs: not closed */
+	uint64_t	objoff;		/* where the data starts in objfd */
 };
 
 static int
@@ -108,6 +112,55 @@ open_object(int objfd[256], uint64_t id)
 	snprintf(nm, sizeof(nm), "%016llx", (unsigned long long)id);
 	fd = openat(objfd[id & 0xff], nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	return fd >= 0 ? fd : -errno;
+}
+
+/* The fd holding e's data: its own object (the caller closes it), or a
+ * pack kept open for every file in it (*shared = 1).  -errno if missing. */
+static int
+entry_objfd(struct rst *r, const struct mf_entry *e, int *shared)
+{
+	int fd;
+
+	*shared = 0;
+	if (!e->packed)
+		return open_object(r->objfd, e->obj);
+	if (r->npk > 0 && r->pk[r->pklast].id == e->obj) {
+		*shared = 1;
+		return r->pk[r->pklast].fd;
+	}
+	for (size_t i = 0; i < r->npk; i++)
+		if (r->pk[i].id == e->obj) {
+			r->pklast = i;
+			*shared = 1;
+			return r->pk[i].fd;
+		}
+	if ((fd = open_object(r->objfd, e->obj)) < 0)
+		return fd;
+	if (r->npk == r->pkcap) {
+		size_t nc = r->pkcap ? r->pkcap * 2 : 16;
+		void *nv = realloc(r->pk, nc * sizeof(r->pk[0]));
+		if (nv == NULL) {
+			close(fd);
+			return -ENOMEM;
+		}
+		r->pk = nv;
+		r->pkcap = nc;
+	}
+	r->pk[r->npk].id = e->obj;
+	r->pk[r->npk].fd = fd;
+	r->pklast = r->npk++;
+	*shared = 1;
+	return fd;
+}
+
+static void
+close_packs(struct rst *r)
+{
+	for (size_t i = 0; i < r->npk; i++)
+		close(r->pk[i].fd);
+	free(r->pk);
+	r->pk = NULL;
+	r->npk = r->pkcap = 0;
 }
 
 static void
@@ -191,7 +244,8 @@ rjob_run(void *p, void *arg)
 		}
 	}
 	if (j->objfd >= 0) {
-		if (fstat(j->objfd, &st) < 0 || (uint64_t)st.st_size != e->size) {
+		if (fstat(j->objfd, &st) < 0 || (e->packed ?
+		    (uint64_t)st.st_size < j->objoff + e->size : (uint64_t)st.st_size != e->size)) {
 			bad_entry(r, j->idx, "its saved object has the wrong size (the save is damaged)");
 			goto out;
 		}
@@ -199,8 +253,8 @@ rjob_run(void *p, void *arg)
 		bad_entry(r, j->idx, "its saved object is missing (the save is damaged)");
 		goto out;
 	}
-	rc = copy_data(j->objfd >= 0 ? j->objfd : j->dstfd, j->dstfd, e->size, 1, h,
-	    &r->prog.bytes_done, &werr);
+	rc = copy_range(j->objfd >= 0 ? j->objfd : j->dstfd, j->objoff, j->dstfd, 0, e->size,
+	    CD_WHOLE | (e->packed ? 0 : CD_SPARSE), h, &r->prog.bytes_done, &werr, NULL);
 	if (rc < 0) {
 		if (werr)
 			rst_fatal(r, rc, "cannot write %s/%s: %s%s", r->dest,
@@ -225,7 +279,7 @@ meta:
 	}
 	atomic_fetch_add((_Atomic uint64_t *)&r->prog.files_done, 1);
 out:
-	if (j->objfd >= 0)
+	if (j->objfd >= 0 && !j->shared)
 		close(j->objfd);
 	if (j->dstfd >= 0)
 		close(j->dstfd);
@@ -563,10 +617,13 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 				free(j);
 				break;
 			}
-			if (e->obj != 0 && (j->objfd = open_object(r.objfd, e->obj)) < 0) {
+			if (e->obj != 0 && (j->objfd = entry_objfd(&r, e, &j->shared)) < 0) {
 				bad_entry(&r, i, "its saved object is missing (the save is damaged)");
-				j->objfd = -1;
+				close(j->dstfd);
+				free(j);
+				break;
 			}
+			j->objoff = e->packed ? e->off : 0;
 			wq_push(q, j);
 			break;
 		}
@@ -609,6 +666,7 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	rc = 0;
 out:
 	wq_finish(q);
+	close_packs(&r);
 	progress_stop(pt);
 	dirstack_clear(&ds, NULL, NULL);
 	res->seconds = now_mono() - t0;
@@ -692,11 +750,12 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 		j->idx = i;
 		j->dstfd = -1;
 		j->objfd = -1;
-		if (e->obj != 0 && (j->objfd = open_object(r.objfd, e->obj)) < 0) {
+		if (e->obj != 0 && (j->objfd = entry_objfd(&r, e, &j->shared)) < 0) {
 			bad_entry(&r, i, "its saved object is missing");
 			free(j);
 			continue;
 		}
+		j->objoff = e->packed ? e->off : 0;
 		if (e->obj == 0) {	/* empty file: nothing to read, the checksum must be of "" */
 			unsigned char h[16];
 			int werr;
@@ -728,6 +787,7 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 	rc = 0;
 out:
 	wq_finish(q);
+	close_packs(&r);
 	progress_stop(pt);
 	res->seconds = now_mono() - t0;
 	close_objects(r.objfd);

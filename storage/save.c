@@ -37,6 +37,24 @@
 #define W_SEEN	0x2	/* old manifest: still in the source */
 #define W_DELTA	0x4	/* new manifest: try a librsync delta against the old object */
 
+/*
+ * Small files (up to PACK_MAX bytes, no holes) are appended to pack objects,
+ * one open pack per worker, instead of an object each: a few creates on the
+ * target instead of one per file (on EFS a create is a round trip).  Packs
+ * are never modified; when less than half of a pack is still referred to,
+ * its live files are copied again into new packs and it is removed.
+ */
+#define PACK_MAX	(64u << 10)
+#define PACK_SIZE	(128u << 20)
+
+struct pack {
+	int		 fd;
+	uint64_t	 id, off;
+	struct pack	*next;
+};
+
+static __thread struct pack *tpack;	/* this worker's pack (threads live one save) */
+
 struct hl {		/* (dev, ino) -> first entry, for files with nlink > 1 */
 	uint64_t	 dev, ino;
 	uint32_t	 idx;
@@ -61,6 +79,8 @@ struct save {
 	_Atomic uint64_t	 written;	/* bytes written to the target */
 	_Atomic uint64_t	 ndelta;	/* files updated by a delta */
 	_Atomic int		 deltas_marked;	/* SAVEDIR/DELTAS created */
+	pthread_mutex_t		 packmu;
+	struct pack		*packs;		/* every pack opened, closed by copy_phase */
 };
 
 static void
@@ -255,6 +275,8 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 		if (oi >= 0 && same_file(&s->old->e[oi], &e)) {
 			struct mf_entry *o = &s->old->e[oi];
 			e.obj = o->obj;
+			e.off = o->off;
+			e.packed = o->packed;
 			memcpy(e.hash, o->hash, 16);
 			e.xattrs = o->xattrs;
 			e.nxattrs = o->nxattrs;
@@ -402,6 +424,77 @@ walk_dir(struct save *s, int dirfd, uint32_t idx, long oidx, unsigned depth)
 	return rc < 0 ? rc : atomic_load(&s->fatal);
 }
 
+/* Packs of the previous save less than half referred to now: their files
+ * are copied again (into new packs), so the old pack goes at the end. */
+struct packuse {
+	uint64_t	id, total, live;
+};
+
+static int
+cmp_packuse(const void *a, const void *b)
+{
+	uint64_t x = ((const struct packuse *)a)->id, y = ((const struct packuse *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static int
+compact_packs(struct save *s)
+{
+	struct packuse *pu = NULL, key;
+	size_t n = 0, m = 0;
+
+	for (size_t i = 0; i < s->old->n; i++)
+		n += s->old->e[i].type == MF_FILE && s->old->e[i].packed;
+	if (n == 0)
+		return 0;
+	if ((pu = calloc(n, sizeof(*pu))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->old->n; i++) {
+		const struct mf_entry *o = &s->old->e[i];
+		if (o->type == MF_FILE && o->packed) {
+			pu[m].id = o->obj;
+			pu[m].total = o->size;
+			m++;
+		}
+	}
+	qsort(pu, m, sizeof(*pu), cmp_packuse);
+	n = 0;		/* merge by id */
+	for (size_t i = 0; i < m; i++) {
+		if (n > 0 && pu[n - 1].id == pu[i].id)
+			pu[n - 1].total += pu[i].total;
+		else
+			pu[n++] = pu[i];
+	}
+	for (size_t i = 0; i < s->mf->n; i++) {
+		const struct mf_entry *e = &s->mf->e[i];
+		struct packuse *p;
+		if (e->type != MF_FILE || !e->packed || (e->wflags & W_COPY))
+			continue;
+		key.id = e->obj;
+		if ((p = bsearch(&key, pu, n, sizeof(*pu), cmp_packuse)) != NULL)
+			p->live += e->size;
+	}
+	for (size_t i = 0; i < s->mf->n; i++) {
+		struct mf_entry *e = &s->mf->e[i];
+		struct packuse *p;
+		if (e->type != MF_FILE || !e->packed || (e->wflags & W_COPY))
+			continue;
+		key.id = e->obj;
+		p = bsearch(&key, pu, n, sizeof(*pu), cmp_packuse);
+		if (p == NULL || p->live * 2 >= p->total)
+			continue;
+		e->wflags |= W_COPY;
+		e->obj = 0;
+		e->packed = 0;
+		s->res->files_reused--;
+		s->prog.files_total++;
+		s->prog.bytes_total += e->size;
+		s->need += e->size;
+	}
+	free(pu);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* phase 2: copy */
 
@@ -431,6 +524,13 @@ copy_job(void *p, void *arg)
 		goto out;
 	}
 	entry_from_stat(e, &st1);
+	for (uint32_t x = 0; x < e->nxattrs; x++) {	/* a re-copy: read them again */
+		free(e->xattrs[x].name);
+		free(e->xattrs[x].value);
+	}
+	free(e->xattrs);
+	e->xattrs = NULL;
+	e->nxattrs = 0;
 	if ((rc = xattrs_get(j->fd, NULL, e)) < 0) {
 		fatal_err(s, rc, "cannot read the xattrs of %s: %s",
 		    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
@@ -476,6 +576,43 @@ copy_job(void *p, void *arg)
 		e->wflags &= (uint16_t)~W_DELTA;
 		e->obj = 0;
 	}
+	if (e->size > 0 && e->size <= PACK_MAX &&
+	    ((uint64_t)st1.st_blocks * 512 >= e->size || e->size <= 4096)) {
+		struct pack *pk = tpack;
+		if (pk == NULL || pk->off + e->size > PACK_SIZE) {
+			if ((pk = calloc(1, sizeof(*pk))) == NULL) {
+				fatal_err(s, -ENOMEM, "out of memory");
+				goto out;
+			}
+			pk->id = atomic_fetch_add(&s->next_obj, 1);
+			snprintf(name, sizeof(name), "%016llx", (unsigned long long)pk->id);
+			pk->fd = openat(s->objfd[pk->id & 0xff], name,
+			    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (pk->fd < 0) {
+				rc = -errno;
+				fatal_err(s, rc, "cannot create %s/objects/%02x/%s: %s", s->savedir,
+				    (unsigned)(pk->id & 0xff), name, strerror(-rc));
+				free(pk);
+				goto out;
+			}
+			pthread_mutex_lock(&s->packmu);
+			pk->next = s->packs;
+			s->packs = pk;
+			pthread_mutex_unlock(&s->packmu);
+			tpack = pk;
+		}
+		rc = copy_range(j->fd, 0, pk->fd, pk->off, e->size, 0, e->hash,
+		    &s->prog.bytes_done, &werr, NULL);
+		if (rc == 0) {
+			e->obj = pk->id;
+			e->off = pk->off;
+			e->packed = 1;
+			pk->off += e->size;
+			atomic_fetch_add(&s->written, e->size);
+			goto copied;
+		}
+		goto failed;
+	}
 	if (e->size > 0) {
 		id = atomic_fetch_add(&s->next_obj, 1);
 		snprintf(name, sizeof(name), "%016llx", (unsigned long long)id);
@@ -493,6 +630,7 @@ copy_job(void *p, void *arg)
 		sw = sigw_new();	/* the signature of a large file, as its data passes */
 	rc = copy_data_sig(j->fd, ofd, e->size, (uint64_t)st1.st_blocks * 512 < e->size, e->hash,
 	    &s->prog.bytes_done, &werr, sw);
+failed:
 	if (rc < 0) {
 		if (werr && rc == -ENOSPC)
 			fatal_err(s, rc, "target %s is full: the save needs about %s more "
@@ -507,6 +645,7 @@ copy_job(void *p, void *arg)
 		goto out;
 	}
 	e->obj = id;
+	e->packed = 0;
 	atomic_fetch_add(&s->written, (uint64_t)st1.st_blocks * 512);
 	if (sw != NULL) {
 		char sname[40];
@@ -613,6 +752,13 @@ copy_phase(struct save *s)
 out:
 	wq_finish(q);
 	dirstack_clear(&ds, NULL, NULL);
+	while (s->packs != NULL) {
+		struct pack *pk = s->packs;
+		s->packs = pk->next;
+		if (close(pk->fd) < 0 && rc == 0 && atomic_load(&s->fatal) == 0)
+			fatal_err(s, -errno, "cannot write to %s: %s", s->savedir, strerror(errno));
+		free(pk);
+	}
 	if (rc == 0)
 		rc = atomic_load(&s->fatal);
 	return rc;
@@ -742,6 +888,7 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 	for (int i = 0; i < 256; i++)
 		s.objfd[i] = -1;
 	pthread_mutex_init(&s.mu, NULL);
+	pthread_mutex_init(&s.packmu, NULL);
 	raise_nofile();
 
 	if ((s.srcfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -833,6 +980,9 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		for (size_t i = 1; i < s.old->n; i++)
 			if (!(s.old->e[i].wflags & W_SEEN))
 				res->removed++;
+
+	if (s.old != NULL && (rc = compact_packs(&s)) < 0)
+		goto out;
 
 	/* the space it takes */
 	if (fstatvfs(s.savefd, &sv) == 0) {
@@ -941,5 +1091,6 @@ done:
 	mf_free(s.old);
 	mf_free(s.mf);
 	pthread_mutex_destroy(&s.mu);
+	pthread_mutex_destroy(&s.packmu);
 	return rc;
 }

@@ -195,3 +195,28 @@ savedir_of() {	# target: the one save under it
 	[ -n "$d" ] || fail "no save directory under $1"
 	echo "$d"
 }
+
+# objects_match SAVEDIR: the objects on disk are exactly those the MANIFEST
+# refers to (whole-file objects and packs), nothing left over, nothing missing
+objects_match() {
+	python3 - "$1" <<'PY'
+import os, sys
+sd = sys.argv[1]
+want = set()
+for line in open(os.path.join(sd, "MANIFEST")):
+    f = line.split(" ")
+    if f[0] == "f" and len(f) > 10:
+        obj = int(f[10].split("@")[0], 16)
+        if obj:
+            want.add(obj)
+have = set()
+for root, _, files in os.walk(os.path.join(sd, "objects")):
+    for n in files:
+        if "." not in n:
+            have.add(int(n, 16))
+if want != have:
+    print("objects: %d referenced, %d on disk; missing %s, extra %s" %
+          (len(want), len(have), sorted(want - have)[:5], sorted(have - want)[:5]))
+    sys.exit(1)
+PY
+}

@@ -72,6 +72,11 @@ sample(void)
 	mf->e[5].rdev = 259;
 	add(mf, MF_FIFO, 0, "fifo");			/* 6 */
 	add(mf, MF_FILE, 0, "empty");			/* 7 */
+	add(mf, MF_FILE, 0, "packed");			/* 8 */
+	mf->e[8].size = 100;
+	mf->e[8].obj = 3;
+	mf->e[8].packed = 1;
+	mf->e[8].off = 123456789;
 	return mf;
 }
 
@@ -116,6 +121,8 @@ test_roundtrip(void)
 		CU_ASSERT_EQUAL(a->ctime_s, b->ctime_s);
 		CU_ASSERT_EQUAL(a->size, b->size);
 		CU_ASSERT_EQUAL(a->obj, b->obj);
+		CU_ASSERT_EQUAL(a->packed, b->packed);
+		CU_ASSERT_EQUAL(a->off, b->off);
 		CU_ASSERT_EQUAL(a->rdev, b->rdev);
 		CU_ASSERT_EQUAL(a->link, b->link);
 		CU_ASSERT_EQUAL(a->flags, b->flags);
@@ -276,6 +283,14 @@ test_parser_errors(void)
 	expect_bad(t, "unknown entry type");
 	free(t);
 	expect_bad("hello\n", "not a pcm-agent manifest");
+	/* a pack offset on something that is not a file, a bad offset */
+	t = sealed(HDR ROOT "p 0 a 644 0 0 1.000000000 0 7 1.000000000 0@5 - 0 0 - 0\n", 2);
+	expect_bad(t, "a checksum or object on an entry that is not a file");
+	free(t);
+	t = sealed(HDR ROOT "f 0 a 644 0 0 1.000000000 3 7 1.000000000 1@x "
+	    "00112233445566778899aabbccddeeff 0 0 - 0\n", 2);
+	expect_bad(t, "bad pack offset");
+	free(t);
 	/* an empty symlink target */
 	t = sealed(HDR ROOT "l 0 a 777 0 0 1.000000000 0 7 1.000000000 0 - 0 0 - 0\n", 2);
 	expect_bad(t, "empty symlink target");

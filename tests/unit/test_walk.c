@@ -98,6 +98,45 @@ restore(struct stor_result *r)
 	return rc;
 }
 
+/* distinct objects the MANIFEST refers to */
+static size_t
+objects_referred(void)
+{
+	struct manifest *mf = NULL;
+	char err[256];
+	size_t n = 0;
+	int fd = open(tgt, O_RDONLY | O_DIRECTORY);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(mf_load(fd, &mf, err, sizeof(err)) == 0);
+	close(fd);
+	for (size_t i = 0; i < mf->n; i++) {
+		int seen = 0;
+		if (mf->e[i].type != MF_FILE || mf->e[i].obj == 0)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = mf->e[k].type == MF_FILE && mf->e[k].obj == mf->e[i].obj;
+		n += !seen;
+	}
+	mf_free(mf);
+	return n;
+}
+
+static size_t
+objects_on_disk(void)
+{
+	char cmd[700];
+	unsigned long n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "find %s/objects -type f ! -name '*.*' | wc -l", tgt);
+	p = popen(cmd, "r");
+	CU_ASSERT_FATAL(p != NULL);
+	CU_ASSERT(fscanf(p, "%lu", &n) == 1);
+	pclose(p);
+	return n;
+}
+
 static void
 test_safe_openat(void)
 {
@@ -217,8 +256,8 @@ test_incremental(void)
 	CU_ASSERT_EQUAL(r.files_copied, 2);
 	CU_ASSERT_EQUAL(r.files_reused, files - 2);
 	CU_ASSERT_EQUAL(r.removed, 1);
-	/* the objects of the old versions are gone: one object per non-empty file */
-	sh("test $(find %s/objects -type f | wc -l) -eq %llu", tgt, (unsigned long long)r.files);
+	/* the objects of the old versions are gone: exactly those referred to */
+	CU_ASSERT_EQUAL(objects_on_disk(), objects_referred());
 	sh("rm -rf %s", dst);
 	CU_ASSERT_EQUAL_FATAL(restore(&r), 0);
 	snprintf(p, sizeof(p), "%s/topfile", dst);
@@ -290,6 +329,39 @@ test_find_save(void)
 	free(s2);
 }
 
+/* small files go to packs; a pack less than half used is rewritten */
+static void
+test_packs(void)
+{
+	struct stor_result r;
+	size_t before;
+
+	sh("rm -rf %s/* && mkdir -p %s/p && cd %s/p && for i in $(seq 300); do "
+	    "head -c $((1000 + i * 10)) /dev/urandom > f$i; done", src, src, src);
+	CU_ASSERT_EQUAL_FATAL(save(&r), 0);
+	before = objects_on_disk();
+	CU_ASSERT(before <= 4);		/* a pack per worker, not 300 objects */
+	CU_ASSERT_EQUAL(objects_on_disk(), objects_referred());
+	/* 2/3 removed: the packs are mostly garbage, the rest is copied again */
+	sh("cd %s/p && for i in $(seq 200); do rm f$i; done", src);
+	CU_ASSERT_EQUAL_FATAL(save(&r), 0);
+	CU_ASSERT_EQUAL(r.removed, 200);
+	/* which files share a pack depends on the workers: some packs fall
+	 * under half, and only their live files are copied */
+	CU_ASSERT(r.files_copied > 0 && r.files_copied <= 100);
+	CU_ASSERT_EQUAL(objects_on_disk(), objects_referred());
+	sh("test $(du -sk %s/objects | cut -f1) -lt $((2 * $(du -sk %s/p | cut -f1) + 1100))", tgt, src);
+	/* 10 % more removed: no rewrite */
+	sh("cd %s/p && for i in $(seq 201 210); do rm f$i; done", src);
+	CU_ASSERT_EQUAL_FATAL(save(&r), 0);
+	CU_ASSERT_EQUAL(r.files_copied, 0);
+	CU_ASSERT_EQUAL(r.files_reused, 90);
+	sh("rm -rf %s", dst);
+	CU_ASSERT_EQUAL_FATAL(restore(&r), 0);
+	CU_ASSERT_EQUAL(stor_dir_matches(tgt, dst, 1, &r), 1);
+	CU_ASSERT_EQUAL(stor_verify(tgt, NULL, &r), 0);
+}
+
 static void
 test_refuses_overlap(void)
 {
@@ -310,6 +382,7 @@ static const struct cu_test tests[] = {
 	{ "incremental: unchanged reused, changed copied, removed removed", test_incremental },
 	{ "damage is found by verify and restore; a broken manifest is no save", test_damage },
 	{ "finding the save after the instance id changed", test_find_save },
+	{ "small files in packs; a pack less than half used is rewritten", test_packs },
 	{ "a save directory inside the source is refused", test_refuses_overlap },
 	{ NULL, NULL },
 };
