@@ -70,11 +70,13 @@ assert_rc 1 pcm fleet status --cluster-name nosuch
 assert_contains "$OUT" "DynamoDB table parallelcluster-nosuch not found" "missing table"
 
 # a conditional write lost to a concurrent writer: the proxy holds our
-# UpdateItem 2 s; meanwhile someone else writes STOPPING
+# UpdateItem 4 s; meanwhile someone else writes STOPPING
 aws_fleet_set $TBL RUNNING
 faultproxy_start
-fake_faults "$FAULT_URL" '{"rate": 1, "kinds": ["slow"], "slow_s": 2, "match": "UpdateItem"}'
-(sleep 0.8; aws_fleet_set $TBL STOPPING) &
+fake_faults "$FAULT_URL" '{"rate": 1, "kinds": ["slow"], "slow_s": 4, "match": "UpdateItem"}'
+# the other writer writes as soon as the proxy holds our UpdateItem
+(until [ "$(fake_stats "$FAULT_URL" | json_get 'd["faults"]')" -ge 1 ]; do sleep 0.1; done
+ aws_fleet_set $TBL STOPPING) &
 writer=$!
 assert_rc 1 pcm fleet stop
 wait $writer
