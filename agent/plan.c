@@ -446,7 +446,7 @@ preflight(struct plan *p)
 	}
 	/* the fleet item, and that we may write it */
 	if ((rc = fleet_get(p->a, p->table, &p->fleet, &err)) != AWS_OK) {
-		log_warnx("cannot read the compute fleet status: %s", err.message);
+		log_warnx("cannot read the compute fleet status: %s%s", err.message, aws_hint(rc));
 		return aws_rc_exit(rc);
 	}
 	if (p->fleet.status == FLEET_PROTECTED) {
@@ -461,8 +461,8 @@ preflight(struct plan *p)
 		return PCM_EXIT_ERROR;
 	}
 	if ((rc = fleet_check_write(p->a, p->table, p->fleet.legacy, &err)) != AWS_OK) {
-		log_warnx("cannot write the compute fleet status in %s: %s (attach the policy "
-		    "in packaging/iam/)", p->table, err.message);
+		log_warnx("cannot write the compute fleet status in %s: %s%s", p->table,
+		    err.message, aws_hint(rc));
 		return aws_rc_exit(rc);
 	}
 	/* the restart method's permission, without side effects; once per operation */
@@ -472,17 +472,17 @@ preflight(struct plan *p)
 		    plan_method_name(p->method));
 	} else if (p->method == PLAN_METHOD_REBOOT) {
 		if ((rc = ec2_reboot_instance(p->a, p->instance, 1, &err)) != AWS_OK) {
-			log_warnx("cannot reboot instance %s: %s (attach the policy in "
-			    "packaging/iam/ to the head node role)", p->instance, err.message);
+			log_warnx("cannot reboot instance %s: %s%s", p->instance, err.message,
+			    aws_hint(rc));
 			return aws_rc_exit(rc);
 		}
 	} else if (p->method == PLAN_METHOD_STOP_START) {
 		const char *denied = NULL;
 
 		if ((rc = ssm_check_permissions(p->a, &denied, &err)) != AWS_OK) {
-			log_warnx("cannot restart instance %s through SSM: %s%s%s (attach the "
-			    "policy in packaging/iam/ to the head node role)", p->instance,
-			    denied ? denied : "", denied ? " denied: " : "", err.message);
+			log_warnx("cannot restart instance %s through SSM: %s%s%s%s", p->instance,
+			    denied ? denied : "", denied ? " denied: " : "", err.message,
+			    aws_hint(rc));
 			return aws_rc_exit(rc);
 		}
 	}
@@ -824,7 +824,8 @@ step_fleet_stop(struct plan *p)
 	/* what the fleet was before: recorded once, before anything is written */
 	if (journal_data(p->j, "fleet_before") == NULL) {
 		if ((rc = fleet_get(p->a, p->table, &before, &err)) != AWS_OK) {
-			log_warnx("cannot read the compute fleet status: %s", err.message);
+			log_warnx("cannot read the compute fleet status: %s%s", err.message,
+			    aws_hint(rc));
 			journal_step_set(p->j, "fleet_stop", STEP_FAILED, err.message);
 			return aws_rc_exit(rc);
 		}
@@ -836,7 +837,7 @@ step_fleet_stop(struct plan *p)
 	}
 	rc = fleet_request(p->a, p->table, FLEET_STOP, &before, &outcome, &err);
 	if (rc != AWS_OK) {
-		log_warnx("cannot stop the compute fleet: %s", err.message);
+		log_warnx("cannot stop the compute fleet: %s%s", err.message, aws_hint(rc));
 		journal_step_set(p->j, "fleet_stop", STEP_FAILED, err.message);
 		return aws_rc_exit(rc);
 	}
@@ -1125,9 +1126,13 @@ step_restart(struct plan *p)
 		rc = ssm_restart_instance(p->a, p->instance, p->ctx->cfg.ssm_assume_role, &exec, &err);
 	crashpoint("restart", "sent");
 	if (rc != AWS_OK) {
-		log_warnx("cannot request the %s of %s: %s", plan_method_name(p->method), p->instance,
-		    err.message);
-		/* nothing happened: the next run may ask again */
+		log_warnx("cannot request the %s of %s: %s%s", plan_method_name(p->method),
+		    p->instance, err.message, aws_hint(rc));
+		if (rc == AWS_E_TRANSPORT || rc == AWS_E_TIMEOUT) {
+			/* no answer: it may have been done; the next run checks, never re-asks blindly */
+			return aws_rc_exit(rc);
+		}
+		/* refused: nothing happened, the next run may ask again */
 		journal_data_set(p->j, "restart_requested_at", NULL);
 		journal_step_set(p->j, "restart", STEP_FAILED, err.message);
 		return aws_rc_exit(rc);
@@ -1453,8 +1458,9 @@ step_health(struct plan *p)
 		    nl->v[i].name, nl->v[i].state);
 		reset++;
 	}
-	if (fleet_get(p->a, p->table, &it, &err) != AWS_OK) {
-		log_warnx("cannot read the compute fleet status: %s", err.message);
+	if ((rc = fleet_get(p->a, p->table, &it, &err)) != AWS_OK) {
+		log_warnx("cannot read the compute fleet status: %s%s", err.message, aws_hint(rc));
+		rc = -1;
 		goto fail;
 	}
 	if (it.status == FLEET_PROTECTED)
@@ -1482,7 +1488,7 @@ fleet_start(struct plan *p, const char *step)
 
 	rc = fleet_request(p->a, p->table, FLEET_START, NULL, NULL, &err);
 	if (rc != AWS_OK) {
-		log_warnx("cannot start the compute fleet: %s", err.message);
+		log_warnx("cannot start the compute fleet: %s%s", err.message, aws_hint(rc));
 		journal_step_set(p->j, step, STEP_FAILED, err.message);
 		return aws_rc_exit(rc);
 	}
