@@ -21,6 +21,7 @@
 #include "aws/http.h"
 #include "aws/imds.h"
 #include "aws/ssm.h"
+#include "aws/ssm_token.h"
 #include "cmd_storage.h"
 #include "identity.h"
 #include "jobwait.h"
@@ -1069,8 +1070,15 @@ step_restart(struct plan *p)
 			}
 			log_warnx("SSM execution %s ended %s: %s; requesting the restart again",
 			    jexec, ex.status, ex.failure);
+		} else if (m == PLAN_METHOD_STOP_START &&
+		    journal_data_str(p->j, "ssm_client_token") != NULL) {
+			/* asked, answer not recorded: the same ClientToken makes SSM answer
+			 * with the execution it started, or start it if it never got it */
+			log_notice("the stop-start requested at %s was interrupted before its answer "
+			    "was recorded: asking SSM again with the same ClientToken",
+			    journal_data_str(p->j, "restart_requested_iso"));
 		} else if (m == PLAN_METHOD_STOP_START) {
-			/* asked, but the execution id was not recorded: did it reach SSM? */
+			/* asked without a token, answer not recorded: did it reach SSM? */
 			const char *state = restart_happened(p);
 
 			if (state != NULL) {
@@ -1115,6 +1123,16 @@ step_restart(struct plan *p)
 
 		jset_str(p->j, "restart_method", plan_method_name(p->method));
 		jset_str(p->j, "restart_boot_id", boot);
+		if (p->method == PLAN_METHOD_STOP_START &&
+		    journal_data_str(p->j, "ssm_client_token") == NULL) {
+			char token[40];
+
+			if ((rc = ssm_client_token_new(token, sizeof(token))) < 0) {
+				log_warnx("cannot make an SSM ClientToken: %s", strerror(-rc));
+				return PCM_EXIT_ERROR;
+			}
+			jset_str(p->j, "ssm_client_token", token);
+		}
 		jset_str(p->j, "restart_requested_iso", output_iso8601((time_t)t, iso, sizeof(iso)));
 		jset_double(p->j, "restart_requested_at", t);
 		journal_copy_to(p->j, p->savedir ? p->savedir : p->ctx->cfg.state_dir);
@@ -1123,7 +1141,8 @@ step_restart(struct plan *p)
 	if (p->method == PLAN_METHOD_REBOOT)
 		rc = ec2_reboot_instance(p->a, p->instance, 0, &err);
 	else
-		rc = ssm_restart_instance(p->a, p->instance, p->ctx->cfg.ssm_assume_role, &exec, &err);
+		rc = ssm_restart_instance_token(p->a, p->instance, p->ctx->cfg.ssm_assume_role,
+		    journal_data_str(p->j, "ssm_client_token"), &exec, &err);
 	crashpoint("restart", "sent");
 	if (rc != AWS_OK) {
 		log_warnx("cannot request the %s of %s: %s%s", plan_method_name(p->method),

@@ -10,9 +10,11 @@
  *   - the fleet stop: the status before is recorded once; the conditional
  *     write (fleet_request) writes nothing when a stop is already requested,
  *     under way or done;
- *   - the restart request: the request time and boot id are recorded
- *     first; a later run that finds the step started does not ask again
- *     (it checks the SSM execution, or the boot id, and says what to do).
+ *   - the restart request: the request time, boot id and (stop-start) the
+ *     SSM ClientToken are recorded first; a later run that finds the step
+ *     started checks the boot id and the SSM execution, asks SSM again
+ *     only with the same ClientToken (SSM answers with the execution it
+ *     already started), and never asks for a reboot twice.
  *
  * Prepare steps: preflight prestage reservation jobgate fleet_stop
  * final_save restart.  Resume steps: restore health fleet_start unreserve.

@@ -13,7 +13,6 @@ plan_bed 2
 make_tree "$T/scratch"
 head -c 20000000 /dev/urandom >"$T/scratch/big.bin"	# a save long enough to be killed in
 loopfs ref ext4 96
-export PCM_RESTART_GRACE_S=8
 
 rq=$(slurm_submit --wrap "sleep 600")
 slurm_wait_state "$rq" RUNNING 30
@@ -46,7 +45,7 @@ for p in save-object:1 plan-final_save-acted:1 plan-restart-begin:1 \
 	crash_at "$p"
 done
 assert_rc 0 pcm prepare-restart --stop-start --force --yes
-assert_contains "$OUT" "under way" "the request sent by the killed run is found, not repeated"
+assert_contains "$OUT" "asking SSM again with the same ClientToken" "the request of the killed run"
 for s in preflight prestage reservation jobgate fleet_stop final_save restart; do
 	assert_eq "$(plan_journal_step $s)" done "journal step $s"
 done
@@ -56,11 +55,17 @@ assert_contains "$OUT" "prepare-restart is complete" "nothing left to do"
 assert_eq "$(plan_stop_requests)" 1 "STOP_REQUESTED written once"
 # the fake counts every StartAutomationExecution: the permission probes of
 # runs 2 and 3 (preflight not yet recorded done; the probe is rejected for
-# its bad parameter, 400) and exactly one restart accepted (200)
-assert_eq "$(plan_ssm_restarts)" 3 "StartAutomationExecution calls (2 probes + 1 restart)"
-assert_eq "$(grep -c '"POST / HTTP/1.[01]" 200' "$T/log/ssm.log")" 1 "SSM requests accepted"
+# its bad parameter, 400), the request of the run killed after sending it,
+# and its repetition with the same ClientToken by the next run, which SSM
+# answers with the same execution: one restart
+assert_eq "$(plan_ssm_restarts)" 4 "StartAutomationExecution calls (2 probes + 2 requests)"
+assert_eq "$(fake_stats "$SSM_URL" | json_get 'd.get("idempotent_retries", 0)')" 1 \
+	"the second request carried the first one's ClientToken"
 _head_running() { [ "$(aws_instance_state "$HEAD_ID")" = running ]; }
-wait_for 60 "the SSM runbook to start the instance again" _head_running
+_runbook_done() { grep -q 'runbook .*: i-.* running' "$T/log/ssm.log"; }
+wait_for 60 "the SSM runbook to start the instance again" _runbook_done
+wait_for 60 "the instance to run" _head_running
+assert_eq "$(grep -c 'runbook .*: i-.* stopped' "$T/log/ssm.log")" 1 "restarts run by SSM"
 
 plan_new_hardware
 export PCM_TEST_BOOT_ID=after-stop-start

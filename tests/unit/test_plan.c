@@ -1,6 +1,7 @@
 /* test_plan.c - plan.c without the bed: method names, the step list, the
  * status section over a real journal (the procedure itself is tested end to
  * end by tests/integration/050x). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "aws/ssm_token.h"
 #include "config.h"
 #include "cu.h"
 #include "journal.h"
@@ -128,7 +130,24 @@ test_status(void)
 	config_free(&cfg);
 }
 
+static void
+test_client_token(void)
+{
+	char a[40], b[40];
+
+	CU_ASSERT_EQUAL(ssm_client_token_new(a, 36), -ENOSPC);
+	CU_ASSERT_EQUAL_FATAL(ssm_client_token_new(a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL_FATAL(ssm_client_token_new(b, sizeof(b)), 0);
+	CU_ASSERT_EQUAL(strlen(a), 36);
+	CU_ASSERT_EQUAL(strspn(a, "0123456789abcdef-"), 36);
+	CU_ASSERT(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+	CU_ASSERT_EQUAL(a[14], '4');				/* version 4 */
+	CU_ASSERT_PTR_NOT_NULL(strchr("89ab", a[19]));		/* RFC 4122 variant */
+	CU_ASSERT_STRING_NOT_EQUAL(a, b);
+}
+
 static const struct cu_test tests[] = {
+	{ "SSM ClientToken: a fresh UUID v4", test_client_token },
 	{ "method names round-trip; unknown is config", test_methods },
 	{ "the journal's steps, in order", test_steps },
 	{ "status: none, in progress, corrupt", test_status },
