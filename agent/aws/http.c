@@ -36,6 +36,7 @@ struct aws {
 	long		 backoff_max_ms;
 	struct imds	*imds;
 	struct aws_creds creds;
+	CURL		*curl;		/* kept between calls: connections are reused */
 	int		 have_creds;
 	int		 creds_forced;
 	unsigned int	 seed;
@@ -220,6 +221,8 @@ aws_free(struct aws *a)
 	if (a == NULL)
 		return;
 	creds_clear(&a->creds);
+	if (a->curl)
+		curl_easy_cleanup(a->curl);
 	imds_free(a->imds);
 	free(a->region);
 	free(a->region_opt);
@@ -581,8 +584,12 @@ perform(struct aws *a, const struct svc_info *si, const char *url, const char *r
 
 	*status = 0;
 	errbuf[0] = '\0';
-	if ((curl = curl_easy_init()) == NULL)
+	/* one handle per context: curl keeps its connections (and TLS sessions)
+	 * across calls; reset clears every option of the previous call */
+	if (a->curl == NULL && (a->curl = curl_easy_init()) == NULL)
 		return CURLE_FAILED_INIT;
+	curl = a->curl;
+	curl_easy_reset(curl);
 	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:%s", region, si->name);
 	snprintf(line, sizeof(line), "Content-Type: %s", si->content_type);
 	if ((h = curl_slist_append(hdrs, line)) == NULL)
@@ -625,7 +632,14 @@ perform(struct aws *a, const struct svc_info *si, const char *url, const char *r
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
 out:
-	curl_easy_cleanup(curl);
+	/* nothing of this call may stay in the handle: the header list and
+	 * the key are about to be wiped */
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(curl, CURLOPT_USERNAME, "");
+	curl_easy_setopt(curl, CURLOPT_PASSWORD, "");
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);	/* on our stack */
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
 	/* the list holds the token: wipe it before freeing */
 	for (h = hdrs; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
