@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/random.h>
-
 #include <json-c/json.h>
 
 #include "aws/ssm.h"
+#include "aws/ssm_token.h"
 #include "log.h"
 
 static int
@@ -48,62 +47,23 @@ parse_obj(const char *json, size_t len)
 	return o;
 }
 
-/* A random UUID (v4) for ClientToken. */
-static void
-uuid4(char out[37])
-{
-	unsigned char b[16];
-
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		for (size_t i = 0; i < sizeof(b); i++)
-			b[i] = (unsigned char)(random() & 0xff);
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-	    b[13], b[14], b[15]);
-}
-
 int
 ssm_restart_instance(struct aws *a, const char *instance_id, const char *assume_role,
     char **execution_id, struct aws_error *err)
 {
-	struct json_object *req = json_object_new_object(), *params = json_object_new_object();
-	struct json_object *o = NULL, *v;
-	struct aws_buf b = { 0 };
-	char token[37];
+	char token[40];
 	int rc;
 
 	*execution_id = NULL;
 	/* one token for all the retries of this call: a retry after a lost
-	 * answer must not start a second restart */
-	uuid4(token);
-	json_object_object_add(req, "ClientToken", json_object_new_string(token));
-	json_object_object_add(req, "DocumentName", json_object_new_string(SSM_RESTART_DOCUMENT));
-	json_object_object_add(params, "InstanceId", one(instance_id));
-	if (assume_role && *assume_role)
-		json_object_object_add(params, "AutomationAssumeRole", one(assume_role));
-	json_object_object_add(req, "Parameters", params);
-	rc = call_json(a, "StartAutomationExecution", req, &b, err);
-	json_object_put(req);
-	if (rc != AWS_OK)
-		goto out;
-	if ((o = parse_obj(b.data, b.len)) == NULL ||
-	    !json_object_object_get_ex(o, "AutomationExecutionId", &v) ||
-	    !json_object_is_type(v, json_type_string)) {
-		rc = aws_seterr(err, AWS_E_PARSE, 200, "ParseError",
-		    "StartAutomationExecution: no AutomationExecutionId in the answer");
-		goto out;
-	}
-	if ((*execution_id = strdup(json_object_get_string(v))) == NULL) {
-		rc = aws_seterr(err, AWS_E_NOMEM, 0, "NoMemory", "out of memory");
-		goto out;
-	}
-	log_info("ssm: %s started for %s: execution %s", SSM_RESTART_DOCUMENT, instance_id,
-	    *execution_id);
-out:
-	json_object_put(o);
-	aws_buf_free(&b);
+	 * answer must not start a second restart (ssm_token.h) */
+	if (ssm_client_token_new(token, sizeof(token)) < 0)
+		return aws_seterr(err, AWS_E_NOMEM, 0, "NoRandom",
+		    "cannot make a ClientToken: no random bytes");
+	rc = ssm_restart_instance_token(a, instance_id, assume_role, token, execution_id, err);
+	if (rc == AWS_OK)
+		log_info("ssm: %s started for %s: execution %s", SSM_RESTART_DOCUMENT,
+		    instance_id, *execution_id);
 	return rc;
 }
 

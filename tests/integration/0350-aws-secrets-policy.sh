@@ -67,9 +67,11 @@ pol = json.load(open(sys.argv[1]))
 allowed = {a for s in pol["Statement"] if s["Effect"] == "Allow"
            for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
 called = {l.strip() for l in open(sys.argv[2]) if l.strip()}
-svc = {"ec2.c": "ec2", "fleet.c": "dynamodb", "ssm.c": "ssm"}
+svc = {"ec2.c": "ec2", "fleet.c": "dynamodb", "ssm.c": "ssm", "ssm_token.c": "ssm"}
 static = set()
 for f, s in svc.items():
+    if not os.path.exists(os.path.join(sys.argv[3], f)):
+        continue
     for line in open(os.path.join(sys.argv[3], f)):
         if re.search(r"new_body\(|one_instance_action\(|call_json\(|aws_call\(", line):
             for op in re.findall(r'"([A-Z][a-z]+[A-Z][A-Za-z]*)"', line):
