@@ -82,7 +82,7 @@ $(PCM): $(call obj,agent/main.c) $(AGENT_LIB) $(STORAGE_LIB)
 $(SPANK): slurm-plugin/spank_pcm.c $(wildcard slurm-plugin/*.h)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE $(SLURM_CFLAGS) $(CFLAGS) \
-		-shared -fPIC -o $@ slurm-plugin/spank_pcm.c $(shell pkg-config --cflags --libs json-c)
+		$(LDFLAGS) -shared -fPIC -o $@ slurm-plugin/spank_pcm.c $(shell pkg-config --cflags --libs json-c)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/cu.h $(AGENT_LIB) $(STORAGE_LIB)
 	@mkdir -p $(@D)
@@ -165,4 +165,4 @@ deb rpm:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -type f -name '*.d' 2>/dev/null)

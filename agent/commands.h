@@ -6,7 +6,7 @@
  *      help_<name>[] (first line "usage: pcm-agent NAME ...", then a blank
  *      line, a description and the options),
  *   2. its two declarations here and one row in commands[] in agent/main.c,
- *   3. a section in man/pcm-agent.8 (tests/integration/0010-docs.sh checks),
+ *   3. a section in man/pcm-agent.8 (tests/integration/0900-docs.sh checks),
  *   4. a test under tests/.
  */
 #ifndef PCM_COMMANDS_H

@@ -5,7 +5,7 @@
  * (/etc/parallelcluster/cfnconfig, SLURM_CONF, ...), built-in default.
  * Every key is one row of the table in config.c; adding a key takes a field
  * here, a row there, a line in packaging/pcm-agent.conf and in
- * man/pcm-agent.conf.5 (tests/unit/test_docs checks the last two).
+ * man/pcm-agent.conf.5 (tests/integration/0900-docs.sh checks the last two).
  */
 #ifndef PCM_CONFIG_H
 #define PCM_CONFIG_H
