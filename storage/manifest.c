@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -30,6 +31,35 @@
 #include "priv.h"
 
 #define MF_MAGIC "pcm-agent-manifest 1"
+
+_Static_assert(sizeof(struct mf_entry) <= 112, "keep manifest entries small (memory at 200k files)");
+
+struct mf_chunk {
+	struct mf_chunk	*next;
+	size_t		 used, cap;
+	char		 data[];
+};
+
+static char *
+names_dup(struct manifest *mf, const char *name)
+{
+	size_t len = strlen(name) + 1;
+	struct mf_chunk *c = mf->names;
+
+	if (c == NULL || c->cap - c->used < len) {
+		size_t cap = len > 65536 ? len : 65536;
+		if ((c = malloc(sizeof(*c) + cap)) == NULL)
+			return NULL;
+		c->next = mf->names;
+		c->used = 0;
+		c->cap = cap;
+		mf->names = c;
+	}
+	char *p = c->data + c->used;
+	memcpy(p, name, len);
+	c->used += len;
+	return p;
+}
 
 struct manifest *
 mf_new(void)
@@ -45,13 +75,16 @@ void
 mf_entry_clear(struct mf_entry *e)
 {
 	free(e->name);
-	free(e->target);
+	if (e->type == MF_SYMLINK)
+		free(e->target);
 	for (uint32_t i = 0; i < e->nxattrs; i++) {
 		free(e->xattrs[i].name);
 		free(e->xattrs[i].value);
 	}
 	free(e->xattrs);
-	e->name = e->target = NULL;
+	e->name = NULL;
+	if (e->type == MF_SYMLINK)
+		e->target = NULL;
 	e->xattrs = NULL;
 	e->nxattrs = 0;
 }
@@ -61,8 +94,15 @@ mf_free(struct manifest *mf)
 {
 	if (mf == NULL)
 		return;
-	for (size_t i = 0; i < mf->n; i++)
+	for (size_t i = 0; i < mf->n; i++) {
+		mf->e[i].name = NULL;	/* in the chunks */
 		mf_entry_clear(&mf->e[i]);
+	}
+	while (mf->names != NULL) {
+		struct mf_chunk *c = mf->names;
+		mf->names = c->next;
+		free(c);
+	}
 	free(mf->e);
 	free(mf->htab);
 	free(mf->source);
@@ -71,20 +111,37 @@ mf_free(struct manifest *mf)
 	free(mf);
 }
 
+int
+mf_reserve(struct manifest *mf, size_t n)
+{
+	struct mf_entry *nv;
+
+	if (n <= mf->cap)
+		return 0;
+	if ((nv = realloc(mf->e, n * sizeof(*nv))) == NULL)
+		return -ENOMEM;
+	mf->e = nv;
+	mf->cap = n;
+	return 0;
+}
+
 long
 mf_add(struct manifest *mf, struct mf_entry *e)
 {
 	if (mf->n == mf->cap) {
-		size_t nc = mf->cap ? mf->cap * 2 : 1024;
-		struct mf_entry *nv = realloc(mf->e, nc * sizeof(*nv));
-		if (nv == NULL || mf->n >= UINT32_MAX - 1) {
-			free(nv == mf->e ? NULL : nv);
+		/* grow by half: less slack than doubling at 200k entries */
+		if (mf->n >= UINT32_MAX - 1 || mf_reserve(mf, mf->cap ? mf->cap + mf->cap / 2 : 1024) < 0) {
 			mf_entry_clear(e);
 			return -ENOMEM;
 		}
-		mf->e = nv;
-		mf->cap = nc;
 	}
+	char *nm = names_dup(mf, e->name ? e->name : "");
+	if (nm == NULL) {
+		mf_entry_clear(e);
+		return -ENOMEM;
+	}
+	free(e->name);
+	e->name = nm;
 	mf->e[mf->n] = *e;
 	memset(e, 0, sizeof(*e));
 	return (long)mf->n++;
@@ -225,7 +282,10 @@ mf_write(struct manifest *mf, FILE *fp)
 	size_t count = 0;
 	int rc;
 
-	if (st == NULL || (map = malloc((mf->n + 1) * sizeof(*map))) == NULL) {
+	int drops = 0;
+	for (size_t i = 0; i < mf->n && !drops; i++)
+		drops = (mf->e[i].wflags & MF_W_DROP) != 0;
+	if (st == NULL || (drops && (map = malloc((mf->n + 1) * sizeof(*map))) == NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -245,20 +305,23 @@ mf_write(struct manifest *mf, FILE *fp)
 		const struct mf_entry *e = &mf->e[i];
 		char hx[33];
 
-		if (e->wflags & MF_W_DROP) {
-			map[i] = UINT32_MAX;
-			continue;
+		if (map != NULL) {
+			if (e->wflags & MF_W_DROP) {
+				map[i] = UINT32_MAX;
+				continue;
+			}
+			/* a dropped parent or link target drops the entry too */
+			if (i > 0 && (map[e->parent] == UINT32_MAX ||
+			    (e->type == MF_HARDLINK && map[e->link] == UINT32_MAX))) {
+				map[i] = UINT32_MAX;
+				continue;
+			}
+			map[i] = (uint32_t)count;
 		}
-		/* a dropped parent or link target drops the entry too */
-		if (i > 0 && (map[e->parent] == UINT32_MAX ||
-		    (e->type == MF_HARDLINK && map[e->link] == UINT32_MAX))) {
-			map[i] = UINT32_MAX;
-			continue;
-		}
-		map[i] = (uint32_t)count++;
+		count++;
 		if (e->type == MF_FILE)
 			hash_hex(e->hash, hx);
-		lb_printf(&b, "%c %" PRIu32 " ", e->type, i ? map[e->parent] : 0);
+		lb_printf(&b, "%c %" PRIu32 " ", e->type, i == 0 ? 0 : map ? map[e->parent] : e->parent);
 		lb_esc(&b, e->name, strlen(e->name));
 		lb_printf(&b, " %o %" PRIu32 " %" PRIu32 " %" PRId64 ".%09" PRIu32 " %" PRIu64
 		    " %" PRIu64 " %" PRId64 ".%09" PRIu32 " %" PRIx64,
@@ -266,9 +329,13 @@ mf_write(struct manifest *mf, FILE *fp)
 		    e->ctime_s, e->ctime_ns, e->obj);
 		if (e->packed)
 			lb_printf(&b, "@%" PRIu64, e->off);
-		lb_printf(&b, " %s %" PRIu64 " %" PRIu32 " ", e->type == MF_FILE ? hx : "-", e->rdev,
-		    e->type == MF_HARDLINK ? map[e->link] : 0);
-		lb_esc(&b, e->target ? e->target : "", e->target ? strlen(e->target) : 0);
+		lb_printf(&b, " %s %" PRIu64 " %" PRIu32 " ", e->type == MF_FILE ? hx : "-",
+		    e->type == MF_CHR || e->type == MF_BLK ? e->rdev : 0,
+		    e->type == MF_HARDLINK ? (map ? map[e->link] : e->link) : 0);
+		if (e->type == MF_SYMLINK)
+			lb_esc(&b, e->target, strlen(e->target));
+		else
+			lb_putc(&b, '-');
 		lb_printf(&b, " %x", e->flags);
 		for (uint32_t x = 0; x < e->nxattrs; x++) {
 			lb_putc(&b, ' ');
@@ -494,7 +561,8 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 	char *f[NFIELDS], *save = NULL, *tok;
 	struct mf_entry e = { 0 };
 	size_t nf = 0, len;
-	uint64_t v64;
+	uint64_t v64, rdev, poff = 0;
+	uint32_t mode, link;
 	int rc;
 
 	for (tok = strtok_r(line, " ", &save); tok != NULL;
@@ -536,24 +604,31 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 		char *at = strchr(f[10], '@');
 		if (at != NULL) {
 			*at = '\0';
-			if (parse_u64(at + 1, 10, &e.off) < 0) {
+			if (parse_u64(at + 1, 10, &poff) < 0) {
 				rc = rd_err(r, "bad pack offset");
 				goto fail;
 			}
 			e.packed = 1;
 		}
 	}
-	if (parse_u32(f[3], 8, &e.mode) < 0 || e.mode > 07777 ||
+	if (parse_u32(f[3], 8, &mode) < 0 || mode > 07777 ||
 	    parse_u32(f[4], 10, &e.uid) < 0 || parse_u32(f[5], 10, &e.gid) < 0 ||
 	    parse_time(f[6], &e.mtime_s, &e.mtime_ns) < 0 ||
 	    parse_u64(f[7], 10, &e.size) < 0 || parse_u64(f[8], 10, &e.ino) < 0 ||
 	    parse_time(f[9], &e.ctime_s, &e.ctime_ns) < 0 ||
-	    parse_u64(f[10], 16, &e.obj) < 0 || parse_u64(f[12], 10, &e.rdev) < 0 ||
-	    parse_u32(f[13], 10, &e.link) < 0 || parse_u64(f[15], 16, &v64) < 0 || v64 > 0xff) {
+	    parse_u64(f[10], 16, &e.obj) < 0 || parse_u64(f[12], 10, &rdev) < 0 ||
+	    parse_u32(f[13], 10, &link) < 0 || parse_u64(f[15], 16, &v64) < 0 || v64 > 0xff) {
 		rc = rd_err(r, "bad number in mode, owner, time, size, object, device, link or flags");
 		goto fail;
 	}
 	e.flags = (uint8_t)v64;
+	e.mode = (uint16_t)mode;
+	if (e.type == MF_CHR || e.type == MF_BLK)
+		e.rdev = rdev;
+	else if (rdev != 0) {
+		rc = rd_err(r, "a device number on an entry that is not a device");
+		goto fail;
+	}
 	if (e.type == MF_FILE) {
 		if (parse_hash(f[11], e.hash) < 0) {
 			rc = rd_err(r, "bad checksum '%s'", f[11]);
@@ -563,20 +638,23 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 			rc = rd_err(r, "bad object id for a file of %" PRIu64 " bytes", e.size);
 			goto fail;
 		}
-		if (e.packed && e.off > UINT64_MAX - e.size) {
+		if (e.packed && poff > UINT64_MAX - e.size) {
 			rc = rd_err(r, "bad pack offset");
 			goto fail;
 		}
+		if (e.packed)
+			e.off = poff;
 	} else if (strcmp(f[11], "-") != 0 || e.obj != 0 || e.packed) {
 		rc = rd_err(r, "a checksum or object on an entry that is not a file");
 		goto fail;
 	}
 	if (e.type == MF_HARDLINK) {
-		if (e.link >= mf->n || mf->e[e.link].type != MF_FILE) {
-			rc = rd_err(r, "hardlink to %" PRIu32 ", which is not an earlier file", e.link);
+		if (link >= mf->n || mf->e[link].type != MF_FILE) {
+			rc = rd_err(r, "hardlink to %" PRIu32 ", which is not an earlier file", link);
 			goto fail;
 		}
-	} else if (e.link != 0) {
+		e.link = link;
+	} else if (link != 0) {
 		rc = rd_err(r, "a link index on an entry that is not a hardlink");
 		goto fail;
 	}
@@ -693,8 +771,9 @@ parse_meta(struct rd *r, struct manifest *mf, char *line)
 	return seen ? 0 : rd_err(r, "meta line without next_obj");
 }
 
-int
-mf_read(FILE *fp, struct manifest **out, char *err, size_t errlen)
+/* hint: entries expected (0: unknown) */
+static int
+read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t errlen)
 {
 	struct manifest *mf = mf_new();
 	XXH3_state_t *st = XXH3_createState();
@@ -712,6 +791,14 @@ mf_read(FILE *fp, struct manifest **out, char *err, size_t errlen)
 		goto out;
 	}
 	XXH3_128bits_reset(st);
+	{
+		/* about 90 bytes a line: room for the entries up front (the
+		 * slack is given back at the end) rather than growing */
+		if (hint > 0 && hint < (1u << 26) && mf_reserve(mf, hint + 64) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
 	while ((len = getline(&line, &cap, fp)) > 0) {
 		r.line++;
 		if (done) {
@@ -781,6 +868,13 @@ mf_read(FILE *fp, struct manifest **out, char *err, size_t errlen)
 		rc = rd_err(&r, "no entries");
 		goto out;
 	}
+	if (mf->cap > mf->n + 16) {	/* give the slack back */
+		struct mf_entry *nv = realloc(mf->e, mf->n * sizeof(*nv));
+		if (nv != NULL) {
+			mf->e = nv;
+			mf->cap = mf->n;
+		}
+	}
 	if ((rc = mf_index(mf)) < 0) {
 		if (rc == -EEXIST)
 			rc = rd_err(&r, "two entries with the same name in one directory");
@@ -797,6 +891,12 @@ out:
 	XXH3_freeState(st);
 	mf_free(mf);
 	return rc;
+}
+
+int
+mf_read(FILE *fp, struct manifest **out, char *err, size_t errlen)
+{
+	return read_manifest(fp, 0, out, err, errlen);
 }
 
 int
@@ -835,7 +935,8 @@ mf_load(int savefd, struct manifest **out, char *err, size_t errlen)
 		close(fd);
 		return rc;
 	}
-	rc = mf_read(fp, out, err, errlen);
+	struct stat st;
+	rc = read_manifest(fp, fstat(fd, &st) == 0 ? (size_t)st.st_size / 90 : 0, out, err, errlen);
 	fclose(fp);
 	return rc;
 }
@@ -854,7 +955,7 @@ mf_index(struct manifest *mf)
 {
 	size_t size = 16;
 
-	while (size < mf->n * 2)
+	while (size < mf->n + mf->n / 4)	/* load up to 0.8: memory at 200k entries */
 		size *= 2;
 	free(mf->htab);
 	if ((mf->htab = malloc(size * sizeof(*mf->htab))) == NULL)

@@ -32,27 +32,29 @@ struct mf_xattr {
 	size_t	 len;
 };
 
-struct mf_entry {
+struct mf_entry {			/* 112 bytes: 200k files fit in 64 MiB, twice */
 	char		*name;		/* bytes, NUL-terminated (names hold no NUL); "." for entry 0 */
-	char		*target;	/* symlink target, NUL-terminated, or NULL */
 	struct mf_xattr	*xattrs;
-	uint32_t	 nxattrs;
-	uint32_t	 parent;	/* index of the directory holding it (0 for entry 0) */
-	uint32_t	 link;		/* MF_HARDLINK: index of the 'f' entry */
-	uint8_t		 type;		/* enum mf_type */
-	uint8_t		 flags;		/* MF_F_* */
-	uint16_t	 wflags;	/* working flags of save/restore, not stored */
-	uint32_t	 mode;		/* permission bits, 07777 */
-	uint32_t	 uid, gid;
+	union {				/* by type: */
+		char	*target;	/* MF_SYMLINK: its target, malloc'd */
+		uint64_t rdev;		/* MF_CHR, MF_BLK */
+		uint64_t off;		/* packed MF_FILE: where its data starts in object obj */
+		uint32_t link;		/* MF_HARDLINK: index of the 'f' entry */
+	};
 	int64_t		 mtime_s, ctime_s;
-	uint32_t	 mtime_ns, ctime_ns;
 	uint64_t	 size;
 	uint64_t	 ino;		/* source inode (incremental check) */
-	uint64_t	 rdev;
 	uint64_t	 obj;		/* object id, 0 = none (empty file) */
-	uint64_t	 off;		/* packed: where the data starts in object obj */
-	uint8_t		 packed;	/* small file stored in a pack (OBJ written ID@OFF) */
 	unsigned char	 hash[16];	/* XXH3-128 of the data, canonical (big-endian) */
+	uint32_t	 parent;	/* index of the directory holding it (0 for entry 0) */
+	uint32_t	 uid, gid;
+	uint32_t	 mtime_ns, ctime_ns;
+	uint16_t	 mode;		/* permission bits, 07777 */
+	uint16_t	 nxattrs;
+	uint16_t	 wflags;	/* working flags of save/restore, not stored */
+	uint8_t		 type;		/* enum mf_type */
+	uint8_t		 flags;		/* MF_F_* */
+	uint8_t		 packed;	/* small file stored in a pack (OBJ written ID@OFF) */
 };
 
 struct manifest {
@@ -66,13 +68,18 @@ struct manifest {
 	/* lookup by (parent, name), built on demand by mf_index() */
 	uint32_t	*htab;
 	size_t		 hsize;
+	/* the entries' names live in chunks here, not in a malloc each */
+	struct mf_chunk	*names;
 };
 
 struct manifest *mf_new(void);
 void mf_free(struct manifest *mf);
-/* Append an entry; the manifest takes ownership of e's name/target/xattrs.
+/* Append an entry; the manifest takes ownership of e's name (copied into
+ * its name chunks and freed), target and xattrs.
  * Returns the new index, or -ENOMEM (then it frees them). */
 long mf_add(struct manifest *mf, struct mf_entry *e);
+/* Room for n entries in all (a hint: avoids growing). 0 or -ENOMEM. */
+int mf_reserve(struct manifest *mf, size_t n);
 void mf_entry_clear(struct mf_entry *e);
 
 /* Write the manifest text to fp (entries with wflags & MF_W_DROP are

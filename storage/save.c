@@ -81,6 +81,9 @@ struct save {
 	_Atomic int		 deltas_marked;	/* SAVEDIR/DELTAS created */
 	pthread_mutex_t		 packmu;
 	struct pack		*packs;		/* every pack opened, closed by copy_phase */
+	uint64_t		*old_ids;	/* the previous save's objects, once old is freed */
+	size_t			 n_old_ids;
+	int			 have_old_ids;
 };
 
 static void
@@ -95,7 +98,8 @@ entry_from_stat(struct mf_entry *e, const struct stat *st)
 	e->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
 	e->ino = st->st_ino;
 	e->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
-	e->rdev = (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) ? st->st_rdev : 0;
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		e->rdev = st->st_rdev;	/* shares its place with a packed file's offset */
 }
 
 static void
@@ -443,19 +447,26 @@ compact_packs(struct save *s)
 	struct packuse *pu = NULL, key;
 	size_t n = 0, m = 0;
 
+	/* files of one pack mostly follow each other: count the runs */
+	uint64_t last = 0;
 	for (size_t i = 0; i < s->old->n; i++)
-		n += s->old->e[i].type == MF_FILE && s->old->e[i].packed;
+		if (s->old->e[i].type == MF_FILE && s->old->e[i].packed && s->old->e[i].obj != last) {
+			n++;
+			last = s->old->e[i].obj;
+		}
 	if (n == 0)
 		return 0;
 	if ((pu = calloc(n, sizeof(*pu))) == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->old->n; i++) {
 		const struct mf_entry *o = &s->old->e[i];
-		if (o->type == MF_FILE && o->packed) {
+		if (o->type != MF_FILE || !o->packed)
+			continue;
+		if (m == 0 || pu[m - 1].id != o->obj) {
 			pu[m].id = o->obj;
-			pu[m].total = o->size;
 			m++;
 		}
+		pu[m - 1].total += o->size;
 	}
 	qsort(pu, m, sizeof(*pu), cmp_packuse);
 	n = 0;		/* merge by id */
@@ -801,24 +812,43 @@ cmpu64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Remove every object (and leftover temp file) that mf does not refer to.
- * mf NULL: remove them all. */
+/* The object ids mf refers to, sorted, in a malloc'd array. 0 or -ENOMEM. */
 static int
-gc_objects(struct save *s, const struct manifest *mf, int crashpoints)
+collect_ids(const struct manifest *mf, uint64_t **out, size_t *nout)
 {
 	uint64_t *ids = NULL;
 	size_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		/* files of a pack follow each other: one id per run */
+		uint64_t last = 0;
+		n = 0;
+		for (size_t i = 0; i < mf->n; i++) {
+			const struct mf_entry *e = &mf->e[i];
+			if (e->type != MF_FILE || e->obj == 0 || e->obj == last ||
+			    (e->wflags & MF_W_DROP))
+				continue;
+			if (pass == 1)
+				ids[n] = e->obj;
+			n++;
+			last = e->obj;
+		}
+		if (pass == 0 && (ids = malloc((n + 1) * sizeof(*ids))) == NULL)
+			return -ENOMEM;
+	}
+	qsort(ids, n, sizeof(*ids), cmpu64);
+	*out = ids;
+	*nout = n;
+	return 0;
+}
+
+/* Remove every object (and leftover temp file) that is not in ids[n]
+ * (ids NULL: remove them all). */
+static int
+gc_ids(struct save *s, const uint64_t *ids, size_t n, int crashpoints)
+{
 	int rc = 0;
 
-	if (mf != NULL) {
-		if ((ids = malloc((mf->n + 1) * sizeof(*ids))) == NULL)
-			return -ENOMEM;
-		for (size_t i = 0; i < mf->n; i++)
-			if (mf->e[i].type == MF_FILE && mf->e[i].obj != 0 &&
-			    !(mf->e[i].wflags & MF_W_DROP))
-				ids[n++] = mf->e[i].obj;
-		qsort(ids, n, sizeof(*ids), cmpu64);
-	}
 	for (int b = 0; b < 256; b++) {
 		int fd = dup(s->objfd[b]);
 		DIR *d;
@@ -851,6 +881,20 @@ gc_objects(struct save *s, const struct manifest *mf, int crashpoints)
 		}
 		closedir(d);
 	}
+	return rc;
+}
+
+/* Remove every object mf does not refer to (mf NULL: all of them). */
+static int
+gc_objects(struct save *s, const struct manifest *mf, int crashpoints)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (mf != NULL && (rc = collect_ids(mf, &ids, &n)) < 0)
+		return rc;
+	rc = gc_ids(s, ids, n, crashpoints);
 	free(ids);
 	return rc;
 }
@@ -952,6 +996,10 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		rc = -ENOMEM;
 		goto out;
 	}
+	if (s.old != NULL && mf_reserve(s.mf, s.old->n + s.old->n / 16 + 1024) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	s.next_obj = s.old ? s.old->next_obj : 1;
 	s.mf->gen = (s.old ? s.old->gen : 0) + 1;
 	{
@@ -983,6 +1031,15 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 
 	if (s.old != NULL && (rc = compact_packs(&s)) < 0)
 		goto out;
+	/* the previous manifest is not needed any more, but for its object
+	 * ids (to clean up if this save fails): give its memory back */
+	if (s.old != NULL) {
+		if ((rc = collect_ids(s.old, &s.old_ids, &s.n_old_ids)) < 0)
+			goto out;
+		s.have_old_ids = 1;
+		mf_free(s.old);
+		s.old = NULL;
+	}
 
 	/* the space it takes */
 	if (fstatvfs(s.savefd, &sv) == 0) {
@@ -1068,10 +1125,15 @@ out_committed:
 	}
 out:
 	progress_stop(pt);
-	if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0 && s.old != NULL)
-		gc_objects(&s, s.old, 0);	/* the new objects of a failed save */
-	else if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0 && s.old == NULL)
-		gc_objects(&s, NULL, 0);
+	/* the new objects of a failed save */
+	if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0) {
+		if (s.old != NULL)
+			gc_objects(&s, s.old, 0);
+		else if (s.have_old_ids)
+			gc_ids(&s, s.old_ids, s.n_old_ids, 0);
+		else
+			gc_objects(&s, NULL, 0);
+	}
 done:
 	if (rc < 0 && res->errmsg[0] == '\0')
 		seterr(res, rc, "cannot save %s to %s: %s", source, savedir, strerror(-rc));
@@ -1086,6 +1148,7 @@ done:
 	if (s.savefd >= 0)
 		close(s.savefd);
 	free(s.hl);
+	free(s.old_ids);
 	free(rsrc);
 	free(rsave);
 	mf_free(s.old);

@@ -330,32 +330,40 @@ test_find_save(void)
 }
 
 /* small files go to packs; a pack less than half used is rewritten */
+static int
+save1(struct stor_result *r)	/* one worker: one pack, a deterministic layout */
+{
+	struct stor_opts o = { .workers = 1, .cluster = "c", .instance = "i" };
+	int rc = stor_save(src, tgt, &o, r);
+	if (rc != 0)
+		fprintf(stderr, "\n  save: %s\n", r->errmsg);
+	return rc;
+}
+
 static void
 test_packs(void)
 {
 	struct stor_result r;
-	size_t before;
 
 	sh("rm -rf %s/* && mkdir -p %s/p && cd %s/p && for i in $(seq 300); do "
-	    "head -c $((1000 + i * 10)) /dev/urandom > f$i; done", src, src, src);
-	CU_ASSERT_EQUAL_FATAL(save(&r), 0);
-	before = objects_on_disk();
-	CU_ASSERT(before <= 4);		/* a pack per worker, not 300 objects */
+	    "head -c 2000 /dev/urandom > f$i; done", src, src, src);
+	CU_ASSERT_EQUAL_FATAL(save1(&r), 0);
+	CU_ASSERT_EQUAL(objects_on_disk(), 1);	/* one pack, not 300 objects */
 	CU_ASSERT_EQUAL(objects_on_disk(), objects_referred());
-	/* 2/3 removed: the packs are mostly garbage, the rest is copied again */
-	sh("cd %s/p && for i in $(seq 200); do rm f$i; done", src);
-	CU_ASSERT_EQUAL_FATAL(save(&r), 0);
-	CU_ASSERT_EQUAL(r.removed, 200);
-	/* which files share a pack depends on the workers: some packs fall
-	 * under half, and only their live files are copied */
-	CU_ASSERT(r.files_copied > 0 && r.files_copied <= 100);
-	CU_ASSERT_EQUAL(objects_on_disk(), objects_referred());
-	sh("test $(du -sk %s/objects | cut -f1) -lt $((2 * $(du -sk %s/p | cut -f1) + 1100))", tgt, src);
-	/* 10 % more removed: no rewrite */
-	sh("cd %s/p && for i in $(seq 201 210); do rm f$i; done", src);
-	CU_ASSERT_EQUAL_FATAL(save(&r), 0);
+	/* 10 % removed: the pack stays */
+	sh("cd %s/p && for i in $(seq 30); do rm f$i; done", src);
+	CU_ASSERT_EQUAL_FATAL(save1(&r), 0);
 	CU_ASSERT_EQUAL(r.files_copied, 0);
-	CU_ASSERT_EQUAL(r.files_reused, 90);
+	CU_ASSERT_EQUAL(r.files_reused, 270);
+	CU_ASSERT_EQUAL(objects_on_disk(), 1);
+	/* 2/3 gone: the pack is mostly garbage, the 100 left are copied again */
+	sh("cd %s/p && for i in $(seq 31 200); do rm f$i; done", src);
+	CU_ASSERT_EQUAL_FATAL(save1(&r), 0);
+	CU_ASSERT_EQUAL(r.removed, 170);
+	CU_ASSERT_EQUAL(r.files_copied, 100);
+	CU_ASSERT_EQUAL(r.files_reused, 0);
+	CU_ASSERT_EQUAL(objects_on_disk(), 1);	/* the new pack; the old one is gone */
+	CU_ASSERT_EQUAL(objects_on_disk(), objects_referred());
 	sh("rm -rf %s", dst);
 	CU_ASSERT_EQUAL_FATAL(restore(&r), 0);
 	CU_ASSERT_EQUAL(stor_dir_matches(tgt, dst, 1, &r), 1);
