@@ -184,10 +184,12 @@ sig_load(int dirfd, const char *name, const unsigned char hash[16], rs_signature
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		if ((rc = job_run(job, buf, (size_t)n, 0, &dummy)) < 0)
 			goto out;
-	if (n < 0 || (rc = job_run(job, "", 0, 1, &dummy)) < 0) {
-		rc = rc < 0 ? rc : -errno;
+	if (n < 0) {
+		rc = -errno;
 		goto out;
 	}
+	if ((rc = job_run(job, "", 0, 1, &dummy)) < 0)
+		goto out;
 	if (rs_build_hash_table(sig) != RS_DONE) {
 		rc = -EIO;
 		goto out;
