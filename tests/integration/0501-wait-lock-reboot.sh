@@ -134,7 +134,10 @@ assert_rc 0 pcm abort
 
 # 5. abort: reservation removed, fleet started again, save kept
 starts=$(plan_start_requests)
-assert_rc 0 pcm prepare-restart --no-restart --yes
+assert_rc_out 0 pcm --json prepare-restart --no-restart --yes
+assert_eq "$(echo "$OUT" | json_get 'd["exit"], d["journal"]["steps"]["restart"]["state"], d["journal"]["data"]["restart_method"]')" \
+	"0 done none" "prepare-restart --json on stdout"
+assert_contains "$ERR" "==> fleet_stop:" "step lines on stderr with --json"
 assert_eq "$(plan_fleet)" STOPPED "fleet stopped by prepare-restart"
 assert_rc 0 pcm abort
 assert_eq "$(plan_fleet)" RUNNING "fleet after abort"
