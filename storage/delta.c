@@ -4,13 +4,18 @@
  *
  * A save copying a file of delta_min_size or more also computes its librsync
  * signature as the data passes (RS_RK_MD4_SIG_MAGIC: rabinkarp rolling sum,
- * MD4 truncated to 8 bytes, 16 KiB blocks) and stores it beside the object
- * as objects/XX/ID.sig, headed by the XXH3-128 of the content it describes:
- * a signature whose hash is not the manifest's is never used.
+ * MD4 truncated to 8 bytes, 16 KiB blocks) plus an XXH3-64 of every aligned
+ * 16 KiB block, and stores both beside the object as objects/XX/ID.sig,
+ * headed by the XXH3-128 of the content they describe: a signature whose
+ * hash is not the manifest's is never used.
  *
- * When such a file changes, the next save streams the source once: XXH3
- * (the new checksum), a new signature, and rs_delta against the stored
- * signature.  The delta is turned into a redo log, objects/XX/ID.log: every
+ * When such a file changes, the next save reads the source once comparing
+ * each aligned block's XXH3-64 with the stored one (changes in place: the
+ * common case, at the speed of reading); the blocks that differ go to the
+ * log and get their librsync sums patched into the new signature.  When
+ * more than a quarter differs (data moved), it streams the source again
+ * through rs_delta against the stored librsync signature, which finds
+ * moved blocks, computing the new signature as the data passes.  The delta is turned into a redo log, objects/XX/ID.log: every
  * range of the new content that is not already at the same offset in the
  * object (literals, and copies from other offsets, read from the object now,
  * before anything is written to it), plus the new size and checksum.  Logs
@@ -43,7 +48,7 @@
 
 #define SIG_BLOCK	(16u << 10)
 #define SIG_STRONG	8
-#define SIG_MAGIC	"PCMSIG1\n"
+#define SIG_MAGIC	"PCMSIG2\n"
 #define LOG_MAGIC	"PCMLOG1\n"
 #define IOBUF		(1u << 20)
 
@@ -78,7 +83,10 @@ bb_put(struct bbuf *b, const void *d, size_t n)
 
 struct sigw {
 	rs_job_t	*job;
-	struct bbuf	 out;
+	struct bbuf	 out;		/* librsync signature */
+	struct bbuf	 aligned;	/* XXH3-64 of each SIG_BLOCK block, in order */
+	XXH3_state_t	 bst;
+	uint64_t	 bfill;		/* bytes of the current block so far */
 	int		 failed;
 };
 
@@ -93,6 +101,7 @@ sigw_new(void)
 		free(w);
 		return NULL;
 	}
+	XXH3_64bits_reset(&w->bst);
 	return w;
 }
 
@@ -118,11 +127,67 @@ job_run(rs_job_t *job, const void *data, size_t len, int eof, struct bbuf *out)
 	return 0;
 }
 
+static void
+aligned_feed(struct sigw *w, const unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		size_t c = SIG_BLOCK - w->bfill < len ? (size_t)(SIG_BLOCK - w->bfill) : len;
+		XXH3_64bits_update(&w->bst, p, c);
+		w->bfill += c;
+		p += c;
+		len -= c;
+		if (w->bfill == SIG_BLOCK) {
+			uint64_t h = XXH3_64bits_digest(&w->bst);
+			if (bb_put(&w->aligned, &h, 8) < 0)
+				w->failed = 1;
+			XXH3_64bits_reset(&w->bst);
+			w->bfill = 0;
+		}
+	}
+}
+
 void
 sigw_feed(struct sigw *w, const void *data, size_t len)
 {
-	if (w != NULL && !w->failed && job_run(w->job, data, len, 0, &w->out) < 0)
+	if (w == NULL || w->failed)
+		return;
+	aligned_feed(w, data, len);
+	if (job_run(w->job, data, len, 0, &w->out) < 0)
 		w->failed = 1;
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+/* write a signature file: magic, content hash, block count, the aligned
+ * XXH3-64 table, the librsync signature */
+static int
+sig_file_write(int dirfd, const char *name, const unsigned char hash[16],
+    const struct bbuf *aligned, const struct bbuf *rsig)
+{
+	unsigned char hdr[8 + 16 + 8];
+	int fd, rc = 0;
+
+	memcpy(hdr, SIG_MAGIC, 8);
+	memcpy(hdr + 8, hash, 16);
+	put64(hdr + 24, aligned->n / 8);
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	errno = 0;
+	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+	    write(fd, aligned->p, aligned->n) != (ssize_t)aligned->n ||
+	    write(fd, rsig->p, rsig->n) != (ssize_t)rsig->n)
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		unlinkat(dirfd, name, 0);
+	return rc;
 }
 
 void
@@ -133,77 +198,126 @@ sigw_free(struct sigw *w)
 	if (w->job)
 		rs_job_free(w->job);
 	free(w->out.p);
+	free(w->aligned.p);
 	free(w);
 }
 
-/* Finish and write dirfd/name (ID.sig or ID.sig.new): header, hash, signature. */
+/* Finish and write dirfd/name (ID.sig or ID.sig.new). */
 int
 sigw_write(struct sigw *w, int dirfd, const char *name, const unsigned char hash[16])
 {
-	int fd, rc = 0;
-
+	if (w->bfill > 0) {	/* the last, short block */
+		uint64_t h = XXH3_64bits_digest(&w->bst);
+		w->bfill = 0;
+		if (bb_put(&w->aligned, &h, 8) < 0)
+			return -ENOMEM;
+	}
 	if (w->failed || job_run(w->job, "", 0, 1, &w->out) < 0)
 		return -EIO;
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, SIG_MAGIC, 8) != 8 || write(fd, hash, 16) != 16 ||
-	    write(fd, w->out.p, w->out.n) != (ssize_t)w->out.n)
-		rc = errno ? -errno : -EIO;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc < 0)
-		unlinkat(dirfd, name, 0);
-	return rc;
+	return sig_file_write(dirfd, name, hash, &w->aligned, &w->out);
 }
 
-/* the stored signature of an object, if it describes content `hash` */
-static int
-sig_load(int dirfd, const char *name, const unsigned char hash[16], rs_signature_t **out)
-{
-	unsigned char hdr[24];
-	struct bbuf dummy = { 0 };
-	rs_signature_t *sig = NULL;
-	rs_job_t *job = NULL;
-	char buf[65536];
-	ssize_t n;
-	int fd, rc;
+/* A stored signature: the aligned table and the raw librsync signature. */
+struct sigfile {
+	struct bbuf	 aligned;
+	struct bbuf	 rsig;
+};
 
-	*out = NULL;
+static void
+sigfile_free(struct sigfile *f)
+{
+	free(f->aligned.p);
+	free(f->rsig.p);
+	memset(f, 0, sizeof(*f));
+}
+
+static uint64_t be(const unsigned char *p, int n);
+
+/* Read dirfd/name if it describes content `hash` (else -ESTALE). */
+static int
+sig_read(int dirfd, const char *name, const unsigned char hash[16], struct sigfile *f)
+{
+	unsigned char hdr[32];
+	char buf[65536];
+	uint64_t nb;
+	ssize_t n;
+	int fd, rc = 0;
+
+	memset(f, 0, sizeof(*f));
 	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -errno;
-	if (read(fd, hdr, 24) != 24 || memcmp(hdr, SIG_MAGIC, 8) != 0 ||
-	    memcmp(hdr + 8, hash, 16) != 0) {
+	if (read(fd, hdr, 32) != 32 || memcmp(hdr, SIG_MAGIC, 8) != 0 ||
+	    memcmp(hdr + 8, hash, 16) != 0 || (nb = be(hdr + 24, 8)) > (1ull << 32)) {
 		rc = -ESTALE;
 		goto out;
 	}
-	if ((job = rs_loadsig_begin(&sig)) == NULL) {
-		rc = -ENOMEM;
-		goto out;
+	while (f->aligned.n < nb * 8 && rc == 0) {
+		size_t want = nb * 8 - f->aligned.n < sizeof(buf) ? nb * 8 - f->aligned.n : sizeof(buf);
+		n = read(fd, buf, want);
+		if (n <= 0)
+			rc = n < 0 ? -errno : -ESTALE;
+		else
+			rc = bb_put(&f->aligned, buf, (size_t)n);
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if ((rc = job_run(job, buf, (size_t)n, 0, &dummy)) < 0)
-			goto out;
-	if (n < 0) {
+	while (rc == 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		rc = bb_put(&f->rsig, buf, (size_t)n);
+	if (rc == 0 && n < 0)
 		rc = -errno;
-		goto out;
-	}
-	if ((rc = job_run(job, "", 0, 1, &dummy)) < 0)
-		goto out;
-	if (rs_build_hash_table(sig) != RS_DONE) {
+	/* the librsync header: magic, block length, strong sum length */
+	if (rc == 0 && (f->rsig.n < 12 || be(f->rsig.p, 4) != RS_RK_MD4_SIG_MAGIC ||
+	    be(f->rsig.p + 4, 4) != SIG_BLOCK || be(f->rsig.p + 8, 4) != SIG_STRONG ||
+	    (f->rsig.n - 12) != nb * (4 + SIG_STRONG)))
+		rc = -ESTALE;
+out:
+	close(fd);
+	if (rc < 0)
+		sigfile_free(f);
+	return rc;
+}
+
+/* the librsync signature of a sigfile, loaded and indexed */
+static int
+sig_load(const struct sigfile *f, rs_signature_t **out)
+{
+	struct bbuf dummy = { 0 };
+	rs_signature_t *sig = NULL;
+	rs_job_t *job;
+	int rc;
+
+	*out = NULL;
+	if ((job = rs_loadsig_begin(&sig)) == NULL)
+		return -ENOMEM;
+	rc = job_run(job, f->rsig.p, f->rsig.n, 1, &dummy);
+	rs_job_free(job);
+	free(dummy.p);
+	if (rc == 0 && rs_build_hash_table(sig) != RS_DONE)
 		rc = -EIO;
-		goto out;
+	if (rc < 0) {
+		if (sig)
+			rs_free_sumset(sig);
+		return rc;
 	}
 	*out = sig;
-	sig = NULL;
-	rc = 0;
-out:
-	if (job)
-		rs_job_free(job);
-	if (sig)
-		rs_free_sumset(sig);
-	free(dummy.p);
-	close(fd);
+	return 0;
+}
+
+/* the librsync sums (weak + strong, 12 bytes) of one block into out */
+static int
+block_sums(const void *data, size_t len, unsigned char out[4 + SIG_STRONG])
+{
+	struct bbuf b = { 0 };
+	rs_job_t *job = rs_sig_begin(SIG_BLOCK, SIG_STRONG, RS_RK_MD4_SIG_MAGIC);
+	int rc;
+
+	if (job == NULL)
+		return -ENOMEM;
+	rc = job_run(job, data, len, 1, &b);
+	rs_job_free(job);
+	if (rc == 0 && b.n != 12 + 4 + SIG_STRONG)
+		rc = -EIO;
+	if (rc == 0)
+		memcpy(out, b.p + 12, 4 + SIG_STRONG);
+	free(b.p);
 	return rc;
 }
 
@@ -371,65 +485,112 @@ dp_feed(struct dparse *d, struct rlog *l, const unsigned char *p, size_t n)
 
 /* ------------------------------------------------------------------ */
 
-static void
-put64(unsigned char *p, uint64_t v)
+/*
+ * The fast path for changes in place: compare the XXH3-64 of each aligned
+ * block of the source with the stored one; log the blocks that differ and
+ * patch their librsync sums and table entries into a new signature.  No
+ * rolling checksum: as fast as the source can be read.  -E2BIG when more
+ * than a quarter of the file differs (then librsync looks for moved data).
+ */
+static int
+aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsigned char *buf,
+    unsigned char newhash[16], uint64_t *progress)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
+	XXH3_state_t st;
+	uint64_t off = 0, oldn = f->aligned.n / 8, newn = (size + SIG_BLOCK - 1) / SIG_BLOCK;
+	uint64_t changed = 0, oldsize = l->oldsize;
+
+	/* the new signature starts as the old one, resized */
+	if (newn > oldn) {
+		unsigned char zero[12] = { 0 };
+		for (uint64_t i = oldn; i < newn; i++)
+			if (bb_put(&f->aligned, zero, 8) < 0 || bb_put(&f->rsig, zero, 12) < 0)
+				return -ENOMEM;
+	}
+	f->aligned.n = newn * 8;
+	f->rsig.n = 12 + newn * 12;
+	XXH3_128bits_reset(&st);
+	while (off < size) {
+		size_t want = size - off > IOBUF ? IOBUF : (size_t)(size - off);
+		ssize_t n = pread(src, buf, want, (off_t)off);
+		if (n < 0)
+			return -errno;
+		if (n == 0) {	/* shrank: the rest reads as zeros */
+			n = (ssize_t)want;
+			memset(buf, 0, want);
+		}
+		XXH3_128bits_update(&st, buf, (size_t)n);
+		for (size_t b = 0; b < (size_t)n; b += SIG_BLOCK) {
+			uint64_t pos = off + b, idx = pos / SIG_BLOCK;
+			size_t bl = (size_t)n - b < SIG_BLOCK ? (size_t)n - b : SIG_BLOCK;
+			uint64_t h = XXH3_64bits(buf + b, bl), old;
+			/* the same block: same hash over the same length */
+			uint64_t oldlen = pos >= oldsize ? 0 :
+			    oldsize - pos < SIG_BLOCK ? oldsize - pos : SIG_BLOCK;
+			memcpy(&old, f->aligned.p + idx * 8, 8);
+			if (idx < oldn && oldlen == bl && old == h)
+				continue;
+			rlog_put(l, pos, buf + b, bl);
+			memcpy(f->aligned.p + idx * 8, &h, 8);
+			if (block_sums(buf + b, bl, f->rsig.p + 12 + idx * 12) < 0)
+				return -EPROTO;	/* librsync failed us: copy it whole */
+			changed += bl;
+		}
+		if (l->err)
+			return l->err;
+		if (changed > size / 4 + SIG_BLOCK)
+			return -E2BIG;
+		off += (uint64_t)n;
+		if (progress)
+			__atomic_fetch_add(progress, (uint64_t)n, __ATOMIC_RELAXED);
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+	memcpy(newhash, c.digest, 16);
+	return 0;
 }
 
-int
-delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
-    const unsigned char oldhash[16], unsigned char newhash[16], uint64_t *progress,
-    uint64_t *written, int *werr)
+/* (re)start the log file: header only */
+static int
+log_begin(struct rlog *l, int dirfd, const char *lname, uint64_t gen, uint64_t id)
 {
-	char name[24], sname[64], lname[64];
+	unsigned char hdr[8 + 8 + 8];
+
+	if (l->fd >= 0)
+		close(l->fd);
+	l->data.n = 0;
+	l->written = 0;
+	l->err = 0;
+	l->fd = openat(dirfd, lname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (l->fd < 0)
+		return -errno;
+	memcpy(hdr, LOG_MAGIC, 8);
+	put64(hdr + 8, gen);
+	put64(hdr + 16, id);
+	if (write(l->fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/* the librsync path: a rolling delta against the stored signature, which
+ * finds data that moved; the new signature computed as the data passes */
+static int
+rsync_update(int src, uint64_t size, const struct sigfile *f, struct rlog *l,
+    unsigned char *buf, unsigned char newhash[16], struct sigw **nwp, uint64_t *progress)
+{
 	rs_signature_t *sig = NULL;
 	rs_job_t *djob = NULL;
-	struct sigw *nw = NULL;
-	struct rlog l = { .fd = -1, .objfd = -1 };
 	struct dparse dp = { 0 };
 	struct bbuf dout = { 0 };
-	unsigned char *buf = NULL;
 	XXH3_state_t st;
 	uint64_t off = 0;
 	int rc;
 
-	*werr = 0;
-	*written = 0;
-	snprintf(name, sizeof(name), "%016llx", (unsigned long long)id);
-	snprintf(sname, sizeof(sname), "%s.sig", name);
-	snprintf(lname, sizeof(lname), "%s.log", name);
-	if ((rc = sig_load(dirfd, sname, oldhash, &sig)) < 0)
-		return -ENOENT;		/* no usable signature: copy it whole */
-	struct stat ost;
-	if ((l.objfd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    fstat(l.objfd, &ost) < 0) {
-		rc = -ENOENT;
-		goto out;
-	}
-	l.oldsize = (uint64_t)ost.st_size;
-	if ((djob = rs_delta_begin(sig)) == NULL || (nw = sigw_new()) == NULL ||
-	    (buf = malloc(IOBUF)) == NULL) {
+	if ((rc = sig_load(f, &sig)) < 0)
+		return -ENOENT;
+	if ((djob = rs_delta_begin(sig)) == NULL || (*nwp = sigw_new()) == NULL) {
 		rc = -ENOMEM;
 		goto out;
-	}
-	l.fd = openat(dirfd, lname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (l.fd < 0) {
-		rc = -errno;
-		*werr = 1;
-		goto out;
-	}
-	{
-		unsigned char hdr[8 + 8 + 8];
-		memcpy(hdr, LOG_MAGIC, 8);
-		put64(hdr + 8, gen);
-		put64(hdr + 16, id);
-		if (write(l.fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
-			rc = -errno;
-			*werr = 1;
-			goto out;
-		}
 	}
 	XXH3_128bits_reset(&st);
 	while (off < size) {
@@ -444,11 +605,11 @@ delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
 			memset(buf, 0, want);
 		}
 		XXH3_128bits_update(&st, buf, (size_t)n);
-		sigw_feed(nw, buf, (size_t)n);
+		sigw_feed(*nwp, buf, (size_t)n);
 		dout.n = 0;
 		if ((rc = job_run(djob, buf, (size_t)n, 0, &dout)) < 0)
 			goto out;
-		dp_feed(&dp, &l, dout.p, dout.n);
+		dp_feed(&dp, l, dout.p, dout.n);
 		off += (uint64_t)n;
 		if (progress)
 			__atomic_fetch_add(progress, (uint64_t)n, __ATOMIC_RELAXED);
@@ -456,9 +617,77 @@ delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
 	dout.n = 0;
 	if ((rc = job_run(djob, "", 0, 1, &dout)) < 0)
 		goto out;
-	dp_feed(&dp, &l, dout.p, dout.n);
-	if (dp.bad || !dp.ended || dp.outpos != size || l.err == -EPROTO) {
+	dp_feed(&dp, l, dout.p, dout.n);
+	if (dp.bad || !dp.ended || dp.outpos != size || l->err == -EPROTO) {
 		rc = -EPROTO;	/* a delta we do not understand: copy it whole */
+		goto out;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+	memcpy(newhash, c.digest, 16);
+	rc = 0;
+out:
+	if (djob)
+		rs_job_free(djob);
+	if (sig)
+		rs_free_sumset(sig);
+	free(dout.p);
+	return rc;
+}
+
+int
+delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
+    const unsigned char oldhash[16], unsigned char newhash[16], uint64_t *progress,
+    uint64_t *written, int *werr)
+{
+	char name[24], sname[64], lname[64], nsname[64];
+	struct sigfile f;
+	struct sigw *nw = NULL;
+	struct rlog l = { .fd = -1, .objfd = -1 };
+	unsigned char *buf = NULL;
+	struct stat ost;
+	int rc;
+
+	*werr = 0;
+	*written = 0;
+	snprintf(name, sizeof(name), "%016llx", (unsigned long long)id);
+	snprintf(sname, sizeof(sname), "%s.sig", name);
+	snprintf(lname, sizeof(lname), "%s.log", name);
+	snprintf(nsname, sizeof(nsname), "%s.sig.new", name);
+	if (sig_read(dirfd, sname, oldhash, &f) < 0)
+		return -ENOENT;		/* no usable signature: copy it whole */
+	if ((l.objfd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(l.objfd, &ost) < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	l.oldsize = (uint64_t)ost.st_size;
+	if ((buf = malloc(IOBUF)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = log_begin(&l, dirfd, lname, gen, id)) < 0) {
+		*werr = 1;
+		goto out;
+	}
+	/* changes in place first; librsync when data moved */
+	if ((rc = aligned_update(src, size, &f, &l, buf, newhash, progress)) == -E2BIG) {
+		struct sigfile orig;
+		if (sig_read(dirfd, sname, oldhash, &orig) < 0) {
+			rc = -ENOENT;
+			goto out;
+		}
+		sigfile_free(&f);
+		f = orig;
+		if ((rc = log_begin(&l, dirfd, lname, gen, id)) < 0) {
+			*werr = 1;
+			goto out;
+		}
+		rc = rsync_update(src, size, &f, &l, buf, newhash, &nw, progress);
+	}
+	if (rc < 0) {
+		if (rc == -EIO || rc == -ENOSPC || rc == -EDQUOT)
+			*werr = l.err == rc;
 		goto out;
 	}
 	if ((rc = rlog_flush(&l)) < 0) {
@@ -472,30 +701,25 @@ delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
 		goto out;
 	}
 	{
-		XXH128_canonical_t c;
 		unsigned char tail[12 + 8 + 16];
-
-		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-		memcpy(newhash, c.digest, 16);
 		/* end record: offset all ones, then the new size and checksum */
 		memset(tail, 0xff, 8);
 		memset(tail + 8, 0, 4);
 		put64(tail + 12, size);
 		memcpy(tail + 20, newhash, 16);
 		if (write(l.fd, tail, sizeof(tail)) != (ssize_t)sizeof(tail)) {
-			rc = -errno;
+			rc = errno ? -errno : -EIO;
 			*werr = 1;
 			goto out;
 		}
 		l.written += sizeof(tail);
 	}
-	{
-		char nsname[64];
-		snprintf(nsname, sizeof(nsname), "%s.sig.new", name);
-		if ((rc = sigw_write(nw, dirfd, nsname, newhash)) < 0) {
-			*werr = 1;
-			goto out;
-		}
+	/* the new signature: patched (aligned path) or computed (librsync) */
+	rc = nw != NULL ? sigw_write(nw, dirfd, nsname, newhash) :
+	    sig_file_write(dirfd, nsname, newhash, &f.aligned, &f.rsig);
+	if (rc < 0) {
+		*werr = 1;
+		goto out;
 	}
 	*written = l.written;
 	rc = 0;
@@ -508,13 +732,9 @@ out:
 		unlinkat(dirfd, lname, 0);
 	if (l.objfd >= 0)
 		close(l.objfd);
-	if (djob)
-		rs_job_free(djob);
-	if (sig)
-		rs_free_sumset(sig);
 	sigw_free(nw);
+	sigfile_free(&f);
 	free(l.data.p);
-	free(dout.p);
 	free(buf);
 	return rc;
 }
