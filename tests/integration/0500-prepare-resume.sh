@@ -69,12 +69,26 @@ wait_for 30 "the SSM runbook to start the instance again" _head_running
 assert_rc 1 pcm resume
 assert_contains "$OUT" "has not happened" "same boot"
 
+# a node left powering up across the stop (aws-parallelcluster-node #327):
+# its ResumeProgram never brings it back, so it stays POWERING_UP
+cp "$SLURM_DIR/bin/resume" "$T/resume.real"
+printf '#!/bin/sh\nexit 0\n' >"$SLURM_DIR/bin/resume"
+_v1_powered_down() { scontrol show node v1 | grep -q 'State=.*POWERED_DOWN'; }
+wait_for 60 "v1 powered down by the fleet stop" _v1_powered_down
+scontrol update nodename=v1 state=power_up
+_v1_powering_up() { scontrol show node v1 | grep -q 'State=.*POWERING_UP'; }
+wait_for 20 "v1 POWERING_UP" _v1_powering_up
+cp "$T/resume.real" "$SLURM_DIR/bin/resume"
+
 # new hardware: the ephemeral volume comes back empty
 plan_new_hardware
 export PCM_TEST_BOOT_ID=after-stop-start
 assert_rc 0 pcm resume
 assert_contains "$OUT" "==> restore:" "restore step"
 assert_contains "$OUT" "checksums verified" "restored"
+assert_contains "$OUT" "node v1 was" "stuck node named"
+assert_contains "$OUT" "POWERING_UP" "its state"
+assert_contains "$OUT" "1 stuck nodes reset" "health summary"
 assert_not_contains "$OUT" "changed since prepare-restart" "the save is the one prepare-restart made"
 compare_trees "$T/ref" "$T/scratch" sock || fail "/scratch after resume differs from before"
 assert_eq "$(plan_fleet)" RUNNING "fleet after resume"
