@@ -956,6 +956,7 @@ step_final_save(struct plan *p)
 		return -1;
 	}
 	jset_str(p->j, "savedir", p->savedir);
+	jset_int(p->j, "no_save", 0);	/* a rerun without --no-save saved after all */
 	{
 		char sum[40];
 
@@ -1315,6 +1316,8 @@ plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 			goto out;
 		}
 	} else {
+		/* a method given again on the command line wins from now on */
+		jset_str(p.j, "method", plan_method_name(p.method));
 		say(&p, "    preflight: ok");
 	}
 	if (step_prestage(&p) < 0 || step_reservation(&p) < 0) {
@@ -1378,6 +1381,13 @@ step_restore(struct plan *p)
 	if (!step_is_over(p->j, "final_save"))
 		log_warnx("the final save did not complete before the restart: using the "
 		    "pre-stage save, which may miss the last changes");
+	{
+		struct stor_save_info info;
+
+		if (stor_save_info(savedir, &info) < 0 || !info.complete)
+			return step_end(p, "restore", STEP_SKIPPED, "no complete save in %s (the "
+			    "operation ended before its first save)", savedir);
+	}
 	if (stat(p->eph, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_warnx("cannot restore to %s: it is not a directory (is setup-ephemeral.service "
 		    "done? run `pcm-agent resume` again once it is mounted)", p->eph);

@@ -42,6 +42,13 @@ assert_rc 0 pcm resume
 assert_contains "$OUT" "unreserve: skipped: prepare-restart made none" "not ours"
 assert_eq "$(plan_resv)" yes "a reservation this operation did not make is left"
 assert_rc 0 pcm maintenance end
+# an operation killed before its first save: resume skips the restore
+rc=0
+PCM_TEST_CRASH_AT=plan-prestage-begin:1 "$PCM" -c "$PCM_CONF" prepare-restart --reboot --yes \
+	>"$T/killed.out" 2>&1 || rc=$?
+assert_eq "$rc" 137 "killed before the pre-stage: $(cat "$T/killed.out")"
+assert_rc 0 pcm resume
+assert_contains "$OUT" "restore: skipped: no complete save" "restore skipped"
 
 # the job writes the time as its very last action
 job=$(slurm_submit --no-requeue -J keep --wrap "sleep 8; date +%s.%N >$T/job-end")
