@@ -8,6 +8,7 @@
 #   BENCH_SIZE=large   the figures for the README: 8 x 512 MiB, 200k files
 #   BENCH_DIR=DIR      where the datasets go (default /var/tmp; local disk)
 #   BENCH_ROUNDS=N     rounds (default 3 large, 1 small); medians are printed
+#   BENCH_SETS="large small mixed"   the datasets to run (default: all three)
 #
 # Every tool's copy is made durable (sync) inside its timing, as a save is.
 # Prints a table per scenario: median seconds, ratio to pcm-agent (>1: pcm
@@ -35,9 +36,11 @@ export B DEV
 
 echo "datasets in $B (disk ${DEV:-unknown}), $ROUNDS round(s)"
 # --- datasets ------------------------------------------------------------
+SETS=${BENCH_SETS:-large small mixed}
+want() { case " $SETS " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p "$B/large" "$B/small" "$B/mixed"
-for i in $(seq "$NBIG"); do head -c "${BIGMB}M" /dev/urandom >"$B/large/big$i"; done
-python3 - "$B/small" "$NSMALL" <<'PY'
+want large && for i in $(seq "$NBIG"); do head -c "${BIGMB}M" /dev/urandom >"$B/large/big$i"; done
+want small && python3 - "$B/small" "$NSMALL" <<'PY'
 import os, random, sys
 top, n = sys.argv[1], int(sys.argv[2])
 rnd = random.Random(42)
@@ -49,7 +52,7 @@ for i in range(n):
     with open(os.path.join(d, "f%06d" % i), "wb") as f:
         f.write(blob[:rnd.randint(1024, 16384)])
 PY
-(
+want mixed && (
 cd "$B/mixed"
 for i in $(seq 20); do head -c $((i * 100000)) /dev/urandom >"file$i"; done
 for i in $(seq 5); do truncate -s $((BIGMB * 2))M "sparse$i"; printf x | dd of="sparse$i" bs=1M seek=$i conv=notrunc status=none; done
@@ -121,7 +124,7 @@ PY
 }
 : >"$B/results"
 
-for ds in large small mixed; do
+for ds in $SETS; do
 	# full save: each tool into a fresh directory, rounds alternating
 	for r in $(seq "$ROUNDS"); do
 		rm -rf "$B/t-pcm" "$B/t-cp" "$B/t-rsync" "$B/t-dd" "$B/t-fpsync"
@@ -157,8 +160,13 @@ for n in sorted(os.listdir(sys.argv[1])):
             f.write(os.urandom(65536))
 PY
 			run pcm-agent $PCMS save --source "$B/large" --target "$B/t-pcm"
-			run "rsync -aHAX --sparse" sh -c "rsync -aHAX --sparse '$B/large/' '$B/t-rsync/' && sync"
-			run "rsync --no-whole-file" sh -c "rsync -aHAX --sparse --no-whole-file --inplace '$B/large/' '$B/t-rsync/' && sync"
+			# both rsync variants need the state before the change: one
+			# per round, alternating
+			if [ $((r % 2)) -eq 1 ]; then
+				run "rsync -aHAX --sparse" sh -c "rsync -aHAX --sparse '$B/large/' '$B/t-rsync/' && sync"
+			else
+				run "rsync --no-whole-file --inplace" sh -c "rsync -aHAX --sparse --no-whole-file --inplace '$B/large/' '$B/t-rsync/' && sync"
+			fi
 		done
 		report "large: 1 % changed (written = bytes to the disk)"
 	fi
