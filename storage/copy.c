@@ -388,13 +388,17 @@ workers_auto(int fd)
 
 	if (ncpu < 1)
 		ncpu = 1;
-	n = (int)ncpu;
-	/* network filesystems: latency, not CPU, is the limit */
+	/* local disks: the copies wait on I/O (direct), so twice the CPUs;
+	 * measured on 2 CPUs, 6 x 512 MiB: 1 worker 7.4 s, 2 4.7-5.4 s, 4 4.2-4.8 s,
+	 * dd iflag=direct oflag=direct 4.0 s */
+	n = (int)ncpu * 2;
+	/* network filesystems: latency, not CPU, is the limit (not measured
+	 * here: no EFS; 16 is a guess to revisit on a real EFS) */
 	if (fd >= 0 && fstatfs(fd, &sf) == 0 &&
 	    (sf.f_type == 0x6969 /* NFS */ || sf.f_type == 0x0BD00BD0 /* Lustre */))
-		n = (int)ncpu * 4;
-	if (n < 2)
-		n = 2;
+		n = (int)ncpu * 4 > 16 ? (int)ncpu * 4 : 16;
+	if (n < 4)
+		n = 4;
 	if (n > 32)
 		n = 32;
 	return n;
