@@ -361,7 +361,7 @@ savedir_lock(int savefd)
 	int fd = openat(savefd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd < 0)
-		return -errno;
+		return errno == EROFS || errno == EACCES ? -EROFS : -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		close(fd);

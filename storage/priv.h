@@ -241,7 +241,7 @@ void slog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 #define slog_notice(...)	slog(1, __VA_ARGS__)
 #define slog_info(...)		slog(2, __VA_ARGS__)
 
-/* flock SAVEDIR/lock: the fd holding it, -EBUSY */
+/* flock SAVEDIR/lock: the fd holding it, -EBUSY, -EROFS (read-only target) */
 int savedir_lock(int savefd);
 
 #endif

@@ -483,8 +483,9 @@ adopt_restored(struct rst *r)
 	}
 	if (changed && ((rc = mf_write_tmp(r->savefd, r->mf)) < 0 || (rc = mf_commit(r->savefd)) < 0)) {
 		unlinkat(r->savefd, "MANIFEST.tmp", 0);
-		slog_notice("cannot update %s/MANIFEST for the restored files: %s (the next save "
-		    "copies everything again)", r->savedir, strerror(-rc));
+		if (rc != -EROFS)
+			slog_notice("cannot update %s/MANIFEST for the restored files: %s (the next "
+			    "save copies everything again)", r->savedir, strerror(-rc));
 	}
 out:
 	dirstack_clear(&ds, NULL, NULL);
@@ -520,7 +521,9 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 		    "cannot open the save directory %s: %s", savedir, strerror(errno));
 		goto out;
 	}
-	if ((lockfd = savedir_lock(r.savefd)) < 0) {
+	/* a read-only target (mounted ro to protect the save): nobody can
+	 * change it under us, go on without the lock */
+	if ((lockfd = savedir_lock(r.savefd)) < 0 && lockfd != -EROFS) {
 		rc = seterr(res, lockfd, lockfd == -EBUSY ?
 		    "%s is in use by another pcm-agent save, restore or verify" :
 		    "cannot lock %s: %s", savedir, strerror(-lockfd));
@@ -710,7 +713,9 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 		    strerror(errno));
 		goto out;
 	}
-	if ((lockfd = savedir_lock(r.savefd)) < 0) {
+	/* a read-only target (mounted ro to protect the save): nobody can
+	 * change it under us, go on without the lock */
+	if ((lockfd = savedir_lock(r.savefd)) < 0 && lockfd != -EROFS) {
 		rc = seterr(res, lockfd, lockfd == -EBUSY ?
 		    "%s is in use by another pcm-agent save, restore or verify" :
 		    "cannot lock %s: %s", savedir, strerror(-lockfd));

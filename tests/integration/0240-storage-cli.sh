@@ -100,6 +100,15 @@ compare_trees "$T/ref" "$S" sock || fail "default restore differs"
 # --from may name the save directory itself
 assert_rc 0 pcm verify --target "$E/pcm-agent/slurmclu/i-0previous"
 
+# a target mounted read-only (to protect the save): verify and restore work
+mount -o remount,ro "$E"
+assert_rc 0 pcm verify
+rm -rf "$T/ro-out"
+assert_rc 0 pcm restore --to "$T/ro-out"
+compare_trees "$T/ref" "$T/ro-out" sock || fail "restore from a read-only target differs"
+mount -o remount,rw "$E"
+ok "verify and restore from a read-only target"
+
 # damage: verify and restore name the file and exit 1, never "verified"
 obj=$(python3 -c '
 import sys
