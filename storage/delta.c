@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,7 +49,7 @@
 
 #define SIG_BLOCK	(16u << 10)
 #define SIG_STRONG	8
-#define SIG_MAGIC	"PCMSIG2\n"
+#define SIG_MAGIC	"PCMSIG3\n"
 #define LOG_MAGIC	"PCMLOG1\n"
 #define IOBUF		(1u << 20)
 
@@ -87,8 +88,27 @@ struct sigw {
 	struct bbuf	 aligned;	/* XXH3-64 of each SIG_BLOCK block, in order */
 	XXH3_state_t	 bst;
 	uint64_t	 bfill;		/* bytes of the current block so far */
+	uint64_t	 seed;		/* secret: see random_seed() */
 	int		 failed;
 };
+
+/*
+ * The aligned XXH3-64 are seeded with a random secret kept in the
+ * signature file (in the root-only save directory): XXH3 is not made to
+ * resist crafted collisions, and a user who could make a changed block
+ * hash like the old one would make the save keep the old block (verify
+ * would then fail, which could hold a restart up).  Without the seed they
+ * cannot aim.
+ */
+static uint64_t
+random_seed(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)now_mono() ^ ((uint64_t)getpid() << 32);
+	return v;
+}
 
 struct sigw *
 sigw_new(void)
@@ -101,7 +121,8 @@ sigw_new(void)
 		free(w);
 		return NULL;
 	}
-	XXH3_64bits_reset(&w->bst);
+	w->seed = random_seed();
+	XXH3_64bits_reset_withSeed(&w->bst, w->seed);
 	return w;
 }
 
@@ -140,7 +161,7 @@ aligned_feed(struct sigw *w, const unsigned char *p, size_t len)
 			uint64_t h = XXH3_64bits_digest(&w->bst);
 			if (bb_put(&w->aligned, &h, 8) < 0)
 				w->failed = 1;
-			XXH3_64bits_reset(&w->bst);
+			XXH3_64bits_reset_withSeed(&w->bst, w->seed);
 			w->bfill = 0;
 		}
 	}
@@ -166,15 +187,16 @@ put64(unsigned char *p, uint64_t v)
 /* write a signature file: magic, content hash, block count, the aligned
  * XXH3-64 table, the librsync signature */
 static int
-sig_file_write(int dirfd, const char *name, const unsigned char hash[16],
+sig_file_write(int dirfd, const char *name, const unsigned char hash[16], uint64_t seed,
     const struct bbuf *aligned, const struct bbuf *rsig)
 {
-	unsigned char hdr[8 + 16 + 8];
+	unsigned char hdr[8 + 16 + 8 + 8];
 	int fd, rc = 0;
 
 	memcpy(hdr, SIG_MAGIC, 8);
 	memcpy(hdr + 8, hash, 16);
 	put64(hdr + 24, aligned->n / 8);
+	put64(hdr + 32, seed);
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -214,13 +236,14 @@ sigw_write(struct sigw *w, int dirfd, const char *name, const unsigned char hash
 	}
 	if (w->failed || job_run(w->job, "", 0, 1, &w->out) < 0)
 		return -EIO;
-	return sig_file_write(dirfd, name, hash, &w->aligned, &w->out);
+	return sig_file_write(dirfd, name, hash, w->seed, &w->aligned, &w->out);
 }
 
 /* A stored signature: the aligned table and the raw librsync signature. */
 struct sigfile {
 	struct bbuf	 aligned;
 	struct bbuf	 rsig;
+	uint64_t	 seed;
 };
 
 static void
@@ -237,7 +260,7 @@ static uint64_t be(const unsigned char *p, int n);
 static int
 sig_read(int dirfd, const char *name, const unsigned char hash[16], struct sigfile *f)
 {
-	unsigned char hdr[32];
+	unsigned char hdr[40];
 	char buf[65536];
 	uint64_t nb;
 	ssize_t n;
@@ -246,11 +269,12 @@ sig_read(int dirfd, const char *name, const unsigned char hash[16], struct sigfi
 	memset(f, 0, sizeof(*f));
 	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -errno;
-	if (read(fd, hdr, 32) != 32 || memcmp(hdr, SIG_MAGIC, 8) != 0 ||
+	if (read(fd, hdr, 40) != 40 || memcmp(hdr, SIG_MAGIC, 8) != 0 ||
 	    memcmp(hdr + 8, hash, 16) != 0 || (nb = be(hdr + 24, 8)) > (1ull << 32)) {
 		rc = -ESTALE;
 		goto out;
 	}
+	f->seed = be(hdr + 32, 8);
 	while (f->aligned.n < nb * 8 && rc == 0) {
 		size_t want = nb * 8 - f->aligned.n < sizeof(buf) ? nb * 8 - f->aligned.n : sizeof(buf);
 		n = read(fd, buf, want);
@@ -523,7 +547,7 @@ aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsign
 		for (size_t b = 0; b < (size_t)n; b += SIG_BLOCK) {
 			uint64_t pos = off + b, idx = pos / SIG_BLOCK;
 			size_t bl = (size_t)n - b < SIG_BLOCK ? (size_t)n - b : SIG_BLOCK;
-			uint64_t h = XXH3_64bits(buf + b, bl), old;
+			uint64_t h = XXH3_64bits_withSeed(buf + b, bl, f->seed), old;
 			/* the same block: same hash over the same length */
 			uint64_t oldlen = pos >= oldsize ? 0 :
 			    oldsize - pos < SIG_BLOCK ? oldsize - pos : SIG_BLOCK;
@@ -716,7 +740,7 @@ delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
 	}
 	/* the new signature: patched (aligned path) or computed (librsync) */
 	rc = nw != NULL ? sigw_write(nw, dirfd, nsname, newhash) :
-	    sig_file_write(dirfd, nsname, newhash, &f.aligned, &f.rsig);
+	    sig_file_write(dirfd, nsname, newhash, f.seed, &f.aligned, &f.rsig);
 	if (rc < 0) {
 		*werr = 1;
 		goto out;
