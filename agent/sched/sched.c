@@ -477,6 +477,26 @@ sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out)
 	return 0;
 }
 
+/* Run a load RPC (fn stores a Slurm message in r->result); on 0, *result is
+ * that message, owned by the caller (free it with Slurm's matching free). */
+int
+sched_load(struct sched *s, int (*fn)(struct rpc *), const char *what, void **result)
+{
+	struct rpc *r;
+	int rc;
+
+	*result = NULL;
+	if ((r = rpc_new(fn)) == NULL) {
+		sched_seterr(s, "cannot %s: out of memory", what);
+		return -ENOMEM;
+	}
+	if ((rc = sched_rpc(s, r, what, NULL)) < 0)
+		return rc;	/* sched_rpc freed r */
+	*result = r->result;
+	rpc_free(r);
+	return 0;
+}
+
 static int
 rpc_ping(struct rpc *r)
 {

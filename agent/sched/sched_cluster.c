@@ -80,18 +80,11 @@ sched_partitions_load(struct sched *s, struct sched_partition_list **out)
 {
 	struct sched_partition_list *l = NULL;
 	partition_info_msg_t *msg = NULL;
-	struct rpc *r;
 	int rc;
 
 	*out = NULL;
-	if ((r = rpc_new(rpc_load_partitions)) == NULL) {
-		sched_seterr(s, "cannot load partitions: out of memory");
-		return -ENOMEM;
-	}
-	if ((rc = sched_rpc(s, r, "load partitions", NULL)) < 0)
+	if ((rc = sched_load(s, rpc_load_partitions, "load partitions", (void **)&msg)) < 0)
 		return rc;
-	msg = r->result;
-	rpc_free(r);
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (msg->record_count > 0 &&
 		(l->v = calloc(msg->record_count, sizeof(*l->v))) == NULL)) {
@@ -203,19 +196,12 @@ sched_nodes_load(struct sched *s, struct sched_node_list **out)
 {
 	struct sched_node_list *l = NULL;
 	node_info_msg_t *msg = NULL;
-	struct rpc *r;
 	char buf[256];
 	int rc;
 
 	*out = NULL;
-	if ((r = rpc_new(rpc_load_nodes)) == NULL) {
-		sched_seterr(s, "cannot load nodes: out of memory");
-		return -ENOMEM;
-	}
-	if ((rc = sched_rpc(s, r, "load nodes", NULL)) < 0)
+	if ((rc = sched_load(s, rpc_load_nodes, "load nodes", (void **)&msg)) < 0)
 		return rc;
-	msg = r->result;
-	rpc_free(r);
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (msg->record_count > 0 &&
 		(l->v = calloc(msg->record_count, sizeof(*l->v))) == NULL)) {
@@ -288,18 +274,11 @@ sched_resv_get(struct sched *s, const char *name, struct sched_resv **out)
 {
 	reserve_info_msg_t *msg = NULL;
 	struct sched_resv *res = NULL;
-	struct rpc *r;
 	int rc;
 
 	*out = NULL;
-	if ((r = rpc_new(rpc_load_resv)) == NULL) {
-		sched_seterr(s, "cannot load reservations: out of memory");
-		return -ENOMEM;
-	}
-	if ((rc = sched_rpc(s, r, "load reservations", NULL)) < 0)
+	if ((rc = sched_load(s, rpc_load_resv, "load reservations", (void **)&msg)) < 0)
 		return rc;
-	msg = r->result;
-	rpc_free(r);
 	rc = -ENOENT;
 	sched_seterr(s, "no reservation %s in Slurm", name);
 	for (uint32_t i = 0; i < msg->record_count; i++) {

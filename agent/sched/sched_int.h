@@ -51,6 +51,7 @@ struct rpc {
 struct rpc *rpc_new(int (*fn)(struct rpc *));
 void rpc_free(struct rpc *r);
 int sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out);
+int sched_load(struct sched *s, int (*fn)(struct rpc *), const char *what, void **result);
 void sched_seterr(struct sched *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -349,18 +349,11 @@ sched_jobs_load(struct sched *s, int all, struct sched_job_list **out)
 	struct sched_job_list *l = NULL;
 	struct uidcache uc = { .n = 0 };
 	job_info_msg_t *msg = NULL;
-	struct rpc *r;
 	int rc;
 
 	*out = NULL;
-	if ((r = rpc_new(rpc_load_jobs)) == NULL) {
-		sched_seterr(s, "cannot load jobs: out of memory");
-		return -ENOMEM;
-	}
-	if ((rc = sched_rpc(s, r, "load jobs", NULL)) < 0)
+	if ((rc = sched_load(s, rpc_load_jobs, "load jobs", (void **)&msg)) < 0)
 		return rc;
-	msg = r->result;
-	rpc_free(r);
 
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (msg->record_count > 0 &&
