@@ -102,6 +102,14 @@ watch_resv_start(time_t not_before, long margin, time_t now)
 	return t > now ? t : now;
 }
 
+int
+watch_unlisted_gone(const char *source, int imds_ok, int ec2_ok)
+{
+	if (source != NULL && strcmp(source, "ec2") == 0)
+		return ec2_ok;
+	return imds_ok;
+}
+
 static int
 is_state(const char *s, const char *want)
 {
@@ -437,7 +445,8 @@ cfg(const struct watch *w)
 struct seen_list {
 	struct watch_seen *v;
 	size_t		 n;
-	int		 complete;	/* IMDS answered: unlisted events are gone */
+	int		 imds_ok;	/* IMDS answered */
+	int		 ec2_ok;	/* EC2 answered */
 	struct imds_events iev;
 	struct ec2_statuses st;
 };
@@ -509,7 +518,7 @@ fetch(struct watch *w, struct seen_list *l, json_object *sources)
 			log_info("the instance metadata service answers again");
 		w->imds_failing = 0;
 		nok++;
-		l->complete = 1;
+		l->imds_ok = 1;
 		json_object_object_add(sources, "imds", json_object_new_string("ok"));
 		for (size_t i = 0; i < l->iev.n; i++) {
 			const struct imds_event *e = &l->iev.v[i];
@@ -543,6 +552,7 @@ fetch(struct watch *w, struct seen_list *l, json_object *sources)
 			json_object_object_add(sources, "ec2", json_object_new_string(err.message));
 		} else {
 			nok++;
+			l->ec2_ok = 1;
 			json_object_object_add(sources, "ec2", json_object_new_string("ok"));
 			for (size_t i = 0; i < l->st.n; i++)
 				for (size_t j = 0; j < l->st.v[i].nevents; j++) {
@@ -1198,14 +1208,14 @@ watch_poll(struct watch *w, json_object **report, long *next_s)
 		}
 		changed |= handle(w, e, &l.v[i], now, &p, events);
 	}
-	if (l.complete) {
-		for (size_t i = 0; i < w->st->n; i++) {
-			int listed = 0;
-			for (size_t k = 0; k < l.n && !listed; k++)
-				listed = strcmp(l.v[k].id, w->st->v[i].id) == 0;
-			if (!listed)
-				changed |= handle(w, &w->st->v[i], NULL, now, &p, events);
-		}
+	for (size_t i = 0; i < w->st->n; i++) {
+		int listed = 0;
+		if (!watch_unlisted_gone(w->st->v[i].source, l.imds_ok, l.ec2_ok))
+			continue;
+		for (size_t k = 0; k < l.n && !listed; k++)
+			listed = strcmp(l.v[k].id, w->st->v[i].id) == 0;
+		if (!listed)
+			changed |= handle(w, &w->st->v[i], NULL, now, &p, events);
 	}
 	/* forget terminal records after a while */
 	for (size_t i = 0; i < w->st->n;) {

@@ -143,6 +143,12 @@ struct watch_params {
 enum watch_action watch_decide(const struct watch_event *t, const struct watch_seen *seen,
     time_t now, const struct watch_params *p);
 
+/* Whether a tracked event that no source lists in this poll is gone:
+ * only when the source it was last seen from answered (an EC2 error says
+ * nothing about an event only EC2 lists).  source NULL (an old record):
+ * IMDS.  imds_ok, ec2_ok: that source answered this poll. */
+int watch_unlisted_gone(const char *source, int imds_ok, int ec2_ok);
+
 /* When the maintenance reservation of an event starts: NotBefore minus
  * event_margin, but never before now. */
 time_t watch_resv_start(time_t not_before, long margin, time_t now);

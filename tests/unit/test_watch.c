@@ -283,6 +283,21 @@ test_state_bad_file(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "instance-event-9"));
 }
 
+/* an unlisted event is gone only when the source it came from answered */
+static void
+test_unlisted_gone(void)
+{
+	CU_ASSERT_TRUE(watch_unlisted_gone("imds", 1, 0));
+	CU_ASSERT_TRUE(watch_unlisted_gone("imds", 1, 1));
+	CU_ASSERT_FALSE(watch_unlisted_gone("imds", 0, 1));
+	CU_ASSERT_TRUE(watch_unlisted_gone("ec2", 0, 1));
+	CU_ASSERT_TRUE(watch_unlisted_gone("ec2", 1, 1));
+	CU_ASSERT_FALSE(watch_unlisted_gone("ec2", 1, 0));	/* EC2 failed: not gone */
+	CU_ASSERT_FALSE(watch_unlisted_gone("ec2", 0, 0));
+	CU_ASSERT_TRUE(watch_unlisted_gone(NULL, 1, 0));	/* old record: IMDS */
+	CU_ASSERT_FALSE(watch_unlisted_gone(NULL, 0, 1));
+}
+
 static const struct cu_test tests[] = {
 	{ "new events", test_new_events },
 	{ "planned: acted on once", test_planned_once },
@@ -294,6 +309,7 @@ static const struct cu_test tests[] = {
 	{ "status names", test_status_names },
 	{ "events.json round trip", test_state_round_trip },
 	{ "events.json bad file", test_state_bad_file },
+	{ "unlisted event gone", test_unlisted_gone },
 	{ NULL, NULL },
 };
 
