@@ -641,7 +641,8 @@ do_save(struct plan *p, int prestage, struct stor_result *res)
 static int
 step_prestage(struct plan *p)
 {
-	struct stor_result res;
+	struct stor_result res, vres;
+	struct stor_opts so;
 	char b[32];
 
 	if (step_is_over(p->j, "prestage"))
@@ -657,8 +658,20 @@ step_prestage(struct plan *p)
 		journal_step_set(p->j, "prestage", STEP_FAILED, res.errmsg);
 		return -1;
 	}
-	return step_end(p, "prestage", STEP_DONE, "%llu files, %s copied in %.1f s",
-	    (unsigned long long)res.files, output_bytes(res.bytes_copied, b, sizeof(b)), res.seconds);
+	/* verify it all now, while the fleet still runs: the final save's
+	 * verify then re-reads only what it wrote (SAVEDIR/VERIFIED) */
+	storage_opts(p->ctx, &so, "verifying the pre-stage save");
+	memset(&vres, 0, sizeof(vres));
+	if (stor_verify(p->savedir, &so, &vres) < 0) {
+		log_warnx("cannot verify the pre-stage save %s: %s", p->savedir, vres.errmsg);
+		storage_progress_done();
+		journal_step_set(p->j, "prestage", STEP_FAILED, "verify failed");
+		return -1;
+	}
+	storage_progress_done();
+	return step_end(p, "prestage", STEP_DONE, "%llu files, %s copied in %.1f s, verified "
+	    "in %.1f s", (unsigned long long)res.files, output_bytes(res.bytes_copied, b, sizeof(b)),
+	    res.seconds, vres.seconds);
 }
 
 static int
@@ -926,8 +939,8 @@ step_final_save(struct plan *p)
 {
 	struct stor_result res, vres;
 	struct stor_opts so;
-	char b[32];
-	int rc;
+	char b[32], vb[32];
+	int rc, incr;
 
 	if (step_is_over(p->j, "final_save"))
 		return 0;
@@ -945,15 +958,32 @@ step_final_save(struct plan *p)
 	if (res.changed > 0)
 		log_warnx("%llu files changed during the final save (named above): something on "
 		    "the head node still writes to %s", (unsigned long long)res.changed, p->eph);
-	say(p, "    final_save: saved in %.1f s; verifying", res.seconds);
+	/* after a pre-stage (verified whole): re-read only what is new */
+	incr = journal_step(p->j, "prestage") == STEP_DONE;
+	say(p, "    final_save: saved in %.1f s; verifying (%s)", res.seconds,
+	    incr ? "new objects" : "everything");
 	storage_opts(p->ctx, &so, "verifying");
 	memset(&vres, 0, sizeof(vres));
-	rc = stor_verify(p->savedir, &so, &vres);
+	rc = incr ? stor_verify_incremental(p->savedir, &so, &vres) :
+	    stor_verify(p->savedir, &so, &vres);
 	storage_progress_done();
 	if (rc < 0) {
 		log_warnx("cannot verify the save %s: %s", p->savedir, vres.errmsg);
 		journal_step_set(p->j, "final_save", STEP_FAILED, "verify failed");
 		return -1;
+	}
+	{
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "incremental", json_object_new_boolean(incr));
+		json_object_object_add(o, "files_reread",
+		    json_object_new_int64((int64_t)vres.files_reread));
+		json_object_object_add(o, "bytes_reread",
+		    json_object_new_int64((int64_t)vres.bytes_copied));
+		json_object_object_add(o, "files_known",
+		    json_object_new_int64((int64_t)vres.files_known));
+		json_object_object_add(o, "seconds", json_object_new_double(vres.seconds));
+		journal_data_set(p->j, "final_verify", o);
 	}
 	jset_str(p->j, "savedir", p->savedir);
 	jset_int(p->j, "no_save", 0);	/* a rerun without --no-save saved after all */
@@ -969,8 +999,11 @@ step_final_save(struct plan *p)
 	jset_int(p->j, "save_bytes", (int64_t)res.bytes);
 	journal_copy_to(p->j, p->savedir);
 	return step_end(p, "final_save", STEP_DONE, "%llu entries, %s copied (%llu files "
-	    "unchanged), verified", (unsigned long long)res.entries,
-	    output_bytes(res.bytes_copied, b, sizeof(b)), (unsigned long long)res.files_reused);
+	    "unchanged), verified: %llu files, %s re-read in %.1f s, %llu verified earlier",
+	    (unsigned long long)res.entries, output_bytes(res.bytes_copied, b, sizeof(b)),
+	    (unsigned long long)res.files_reused, (unsigned long long)vres.files_reread,
+	    output_bytes(vres.bytes_copied, vb, sizeof(vb)), vres.seconds,
+	    (unsigned long long)vres.files_known);
 }
 
 static int

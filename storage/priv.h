@@ -244,4 +244,35 @@ void slog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* flock SAVEDIR/lock: the fd holding it, -EBUSY, -EROFS (read-only target) */
 int savedir_lock(int savefd);
 
+/* ------------------------------------------------------------------ */
+/* SAVEDIR/VERIFIED (verified.c): what a verify found good              */
+
+struct stat;
+struct vobj {			/* an object as it was when verified */
+	uint64_t	id, ino, size;
+	int64_t		mt_s, ct_s;
+	uint32_t	mt_ns, ct_ns;
+};
+struct vent {			/* an entry's data checked against an object */
+	uint64_t	obj, off, size;
+	unsigned char	hash[16];
+};
+struct vset {
+	struct vobj	*o;
+	struct vent	*e;
+	size_t		 no, ocap, ne, ecap;
+	uint64_t	 gen;	/* the manifest generation it was written for */
+};
+/* Load SAVEDIR/VERIFIED into v (zeroed first).  0 (no file: an empty
+ * set), -EBADMSG (damaged: v is empty), other -errno.  vset_free(). */
+int vset_load(int savefd, struct vset *v);
+void vset_free(struct vset *v);
+/* Record an object's stat / an entry checked against it.  0 or -ENOMEM. */
+int vset_add_obj(struct vset *v, uint64_t id, const struct stat *st);
+int vset_add_ent(struct vset *v, const struct mf_entry *e);
+/* Was e verified against its object, which still has the stat st? (v loaded) */
+int vset_has(const struct vset *v, const struct mf_entry *e, const struct stat *st);
+/* Write SAVEDIR/VERIFIED (tmp, fsync, rename, fsync dir).  0 or -errno. */
+int vset_write(int savefd, struct vset *v, uint64_t gen);
+
 #endif

@@ -687,10 +687,14 @@ out:
 
 /* ------------------------------------------------------------------ */
 
-int
-stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_result *res)
+static int
+verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_result *res,
+    int incremental)
 {
 	static const struct stor_opts defopts;
+	struct vset old = { 0 }, now = { 0 };
+	uint64_t known_bytes = 0;
+	int rec_ok = 1;
 	struct rst r = { 0 };
 	struct progress_thread *pt = NULL;
 	struct wq *q = NULL;
@@ -732,6 +736,12 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 	}
 	if ((rc = recover(&r)) < 0)
 		goto out;
+	/* after recover(): an object a delta just updated has a new ctime */
+	if (incremental && (rc = vset_load(r.savefd, &old)) < 0) {
+		slog_notice("%s/VERIFIED: %s: re-reading every object", savedir,
+		    rc == -EBADMSG ? "damaged" : strerror(-rc));
+		vset_free(&old);
+	}
 	for (size_t i = 0; i < r.mf->n; i++)
 		if (r.mf->e[i].type == MF_FILE) {
 			r.prog.files_total++;
@@ -761,6 +771,38 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 			continue;
 		}
 		j->objoff = e->packed ? e->off : 0;
+		if (e->obj != 0) {
+			struct stat st;
+			int nomem = 0;
+
+			if (fstat(j->objfd, &st) < 0) {
+				rst_fatal(&r, -errno, "cannot stat the object of an entry in %s: %s",
+				    savedir, strerror(errno));
+				if (!j->shared)
+					close(j->objfd);
+				free(j);
+				break;
+			}
+			if (vset_add_obj(&now, e->obj, &st) < 0 || vset_add_ent(&now, e) < 0)
+				nomem = 1;
+			if (!nomem && incremental && vset_has(&old, e, &st)) {
+				/* verified before, the object unchanged since: only its size */
+				if (e->packed ? (uint64_t)st.st_size < e->off + e->size :
+				    (uint64_t)st.st_size != e->size)
+					bad_entry(&r, i, "its saved object has the wrong size "
+					    "(the save is damaged)");
+				res->files_known++;
+				known_bytes += e->size;
+				atomic_fetch_add((_Atomic uint64_t *)&r.prog.bytes_done, e->size);
+				atomic_fetch_add((_Atomic uint64_t *)&r.prog.files_done, 1);
+				if (!j->shared)
+					close(j->objfd);
+				free(j);
+				continue;
+			}
+			if (nomem)	/* then no VERIFIED is written */
+				rec_ok = 0;
+		}
 		if (e->obj == 0) {	/* empty file: nothing to read, the checksum must be of "" */
 			unsigned char h[16];
 			int werr;
@@ -773,6 +815,7 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 			free(j);
 			continue;
 		}
+		res->files_reread++;
 		wq_push(q, j);
 	}
 	wq_finish(q);
@@ -781,7 +824,7 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 	res->entries = r.mf->n;
 	res->files = r.prog.files_total;
 	res->bytes = r.prog.bytes_total;
-	res->bytes_copied = atomic_load((_Atomic uint64_t *)&r.prog.bytes_done);
+	res->bytes_copied = atomic_load((_Atomic uint64_t *)&r.prog.bytes_done) - known_bytes;
 	if ((rc = atomic_load(&r.fatal)) < 0)
 		goto out;
 	if (res->bad > 0) {
@@ -789,8 +832,18 @@ stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_resul
 		    "(named above)", (unsigned long long)res->bad, savedir);
 		goto out;
 	}
+	/* all good: record it (not on a read-only target; a failure costs
+	 * only a longer incremental verify next time) */
+	if (lockfd >= 0 && rec_ok) {
+		int wrc = vset_write(r.savefd, &now, r.mf->gen);
+		if (wrc < 0)
+			slog_notice("cannot write %s/VERIFIED: %s (the next incremental verify "
+			    "re-reads everything)", savedir, strerror(-wrc));
+	}
 	rc = 0;
 out:
+	vset_free(&old);
+	vset_free(&now);
 	wq_finish(q);
 	close_packs(&r);
 	progress_stop(pt);
@@ -803,6 +856,19 @@ out:
 	mf_free(r.mf);
 	pthread_mutex_destroy(&r.mu);
 	return rc;
+}
+
+int
+stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_result *res)
+{
+	return verify_impl(savedir, opts, res, 0);
+}
+
+int
+stor_verify_incremental(const char *savedir, const struct stor_opts *opts,
+    struct stor_result *res)
+{
+	return verify_impl(savedir, opts, res, 1);
 }
 
 /* ------------------------------------------------------------------ */

@@ -21,6 +21,8 @@
  *                           old or the new save complete.  Objects no
  *                           MANIFEST refers to are removed by the next run.
  *   SAVEDIR/lock            flock: one save/restore/verify of SAVEDIR at a time
+ *   SAVEDIR/VERIFIED        what the last successful verify re-read (objects
+ *                           with their stat, entries with their checksum)
  * Owners, modes, times, xattrs and ACLs live in the manifest, so any target
  * filesystem (EFS has no xattrs) holds an exact save.
  */
@@ -116,6 +118,8 @@ struct stor_result {
 	uint64_t	vanished;	/* entries gone between the walk and the copy */
 	uint64_t	skipped;	/* sockets, mount points */
 	uint64_t	bad;		/* verify/restore: entries that did not check out */
+	uint64_t	files_reread;	/* verify: files whose data was re-read (bytes_copied: their bytes) */
+	uint64_t	files_known;	/* incremental verify: verified earlier, only stat'ed */
 	double		seconds;
 	char		errmsg[512];	/* why it failed, when it did */
 };
@@ -143,8 +147,25 @@ int stor_restore(const char *savedir, const char *dest, const struct stor_opts *
     struct stor_result *res);
 
 /* Re-read every object of the save and check it against the manifest.
- * 0 = verified; -EBADMSG (res->bad, each named in a warning); -ENOENT. */
+ * 0 = verified; -EBADMSG (res->bad, each named in a warning); -ENOENT.
+ * On success it records what it checked in SAVEDIR/VERIFIED (not on a
+ * read-only target) for stor_verify_incremental.  It never reads VERIFIED. */
 int stor_verify(const char *savedir, const struct stor_opts *opts, struct stor_result *res);
+
+/*
+ * The same, but an entry that an earlier verify re-read and found good
+ * (listed in SAVEDIR/VERIFIED with its object, offset, size and checksum)
+ * and whose object still has the inode, size, mtime and ctime it had then
+ * is only checked by fstat (it exists, its size fits), not re-read.  New
+ * objects, objects updated in place by a delta and replaced objects are
+ * re-read.  The manifest trailer is checked as always.  Without a valid
+ * VERIFIED it re-reads everything.  What it cannot find: silent damage
+ * (bit rot) to the data of an old object since it was verified; stor_verify
+ * does.  res->files_reread / bytes_copied: re-read; res->files_known:
+ * only stat'ed.  Same return values as stor_verify.
+ */
+int stor_verify_incremental(const char *savedir, const struct stor_opts *opts,
+    struct stor_result *res);
 
 struct stor_save_info {
 	int		complete;	/* a MANIFEST with a valid trailer exists */
@@ -178,7 +199,7 @@ char *stor_savedir(const char *target, const char *cluster, const char *instance
 /*
  * The save to restore from under `target` for this cluster: the one of
  * `instance` if it holds a complete save, else the only complete save of
- * the cluster (a stop/start changes the instance id).  *out is malloc'd.
+ * the cluster (a replaced head node has a new instance id).  *out is malloc'd.
  * 0; -ENOENT (none); -EEXIST (several: errmsg lists them).
  */
 int stor_find_save(const char *target, const char *cluster, const char *instance,

@@ -1,0 +1,256 @@
+/* test_verify.c - stor_verify_incremental: re-reads only objects not
+ * verified before (counted), still catches a damaged new object, a missing
+ * or truncated old one, a delta-updated object; stor_verify (full) still
+ * catches damage to an old object that the incremental verify cannot see. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cu.h"
+#include "priv.h"
+
+static char top[] = "/tmp/pcm-test-verify.XXXXXX";
+static char src[512], tgt[512];
+static struct stor_opts so = { .workers = 2, .delta_min_size = 256 * 1024 };
+
+static void
+quiet(int level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+}
+
+static void
+sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void
+sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "\n  command failed (%d): %s\n", rc, cmd);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+}
+
+static int
+setup(void)
+{
+	if (mkdtemp(top) == NULL)
+		return -1;
+	stor_set_logger(quiet);
+	snprintf(src, sizeof(src), "%s/src", top);
+	snprintf(tgt, sizeof(tgt), "%s/save", top);
+	return 0;
+}
+
+static int
+teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", top);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* a fresh tree: 4 files of 200 KiB (objects), 1 of 1 MiB (delta-able),
+ * 30 small files (a pack); saved and fully verified */
+static void
+fresh(void)
+{
+	struct stor_result r;
+
+	sh("rm -rf %s %s && mkdir -p %s/small", src, tgt, src);
+	for (int i = 1; i <= 4; i++)
+		sh("head -c 204800 /dev/urandom > %s/a%d", src, i);
+	sh("head -c 1048576 /dev/urandom > %s/big", src);
+	sh("for i in $(seq 1 30); do head -c 1000 /dev/urandom > %s/small/s$i; done", src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(stor_verify(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 35);
+	CU_ASSERT_EQUAL(r.files_known, 0);
+	CU_ASSERT_EQUAL(r.bytes_copied, 4 * 204800 + 1048576 + 30 * 1000);
+}
+
+/* "objects/XX/ID" of file `name` (top level or small/NAME) in the save */
+static void
+objpath(const char *name, char *out, size_t len)
+{
+	struct manifest *mf = NULL;
+	char err[256], rel[64];
+	long i;
+	int fd = open(tgt, O_RDONLY | O_DIRECTORY);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(mf_load(fd, &mf, err, sizeof(err)), 0);
+	close(fd);
+	CU_ASSERT_EQUAL_FATAL(mf_index(mf), 0);
+	i = mf_lookup(mf, 0, name);
+	CU_ASSERT_FATAL(i > 0);
+	CU_ASSERT_FATAL(mf->e[i].obj != 0);
+	obj_path(mf->e[i].obj, rel, sizeof(rel));
+	snprintf(out, len, "%s/%s", tgt, rel);
+	mf_free(mf);
+}
+
+static void
+test_only_new(void)
+{
+	struct stor_result r;
+
+	fresh();
+	/* nothing new: nothing re-read */
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 0);
+	CU_ASSERT_EQUAL(r.files_known, 35);
+	CU_ASSERT_EQUAL(r.bytes_copied, 0);
+	/* one file replaced, one new, one small new: only those three */
+	sh("head -c 204800 /dev/urandom > %s/a1 && head -c 204800 /dev/urandom > %s/n1 && "
+	    "echo new > %s/small/new", src, src, src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_copied, 3);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 3);
+	CU_ASSERT_EQUAL(r.files_known, 34);
+	CU_ASSERT_EQUAL(r.bytes_copied, 2 * 204800 + 4);
+	/* and the VERIFIED it wrote covers them: nothing again */
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 0);
+	CU_ASSERT_EQUAL(r.files_known, 37);
+	/* the full verify re-reads everything regardless */
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 37);
+}
+
+static void
+test_delta_is_new(void)
+{
+	struct stor_result r;
+
+	fresh();
+	sh("printf XXXX | dd of=%s/big bs=1 seek=300000 conv=notrunc status=none", src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_delta, 1);	/* updated in place, same object id */
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 1);
+	CU_ASSERT_EQUAL(r.bytes_copied, 1048576);
+}
+
+static void
+test_damaged_new(void)
+{
+	struct stor_result r;
+	char p[1024];
+
+	fresh();
+	sh("head -c 204800 /dev/urandom > %s/n1", src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	objpath("n1", p, sizeof(p));
+	sh("printf Z | dd of=%s bs=1 seek=1000 conv=notrunc status=none", p);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), -EBADMSG);
+	CU_ASSERT_EQUAL(r.bad, 1);
+	CU_ASSERT_EQUAL(r.files_reread, 1);
+	/* a failed verify records nothing: it is caught again */
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), -EBADMSG);
+	CU_ASSERT_EQUAL(r.bad, 1);
+}
+
+static void
+test_old_missing_truncated(void)
+{
+	struct stor_result r;
+	char p2[1024], p3[1024];
+
+	fresh();
+	sh("head -c 204800 /dev/urandom > %s/n1", src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	objpath("a2", p2, sizeof(p2));
+	objpath("a3", p3, sizeof(p3));
+	sh("truncate -s 1000 %s && rm %s", p2, p3);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), -EBADMSG);
+	CU_ASSERT_EQUAL(r.bad, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.errmsg, "did not check out"));
+}
+
+/* damage an old object and make VERIFIED believe its stat (bit rot does
+ * not change mtime/ctime): only the full verify can find it */
+static void
+test_bitrot_full_only(void)
+{
+	struct stor_result r;
+	struct vset v, w = { 0 };
+	struct stat st;
+	char p[1024];
+	int fd;
+
+	fresh();
+	objpath("a4", p, sizeof(p));
+	sh("printf Z | dd of=%s bs=1 seek=5 conv=notrunc status=none", p);
+	CU_ASSERT_EQUAL_FATAL(stat(p, &st), 0);
+	fd = open(tgt, O_RDONLY | O_DIRECTORY);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(vset_load(fd, &v), 0);
+	CU_ASSERT_FATAL(v.no > 0 && v.ne == 35);
+	for (size_t i = 0; i < v.no; i++) {
+		struct stat o = { 0 };
+		o.st_ino = v.o[i].ino;
+		o.st_size = (off_t)v.o[i].size;
+		o.st_mtim.tv_sec = v.o[i].mt_s;
+		o.st_mtim.tv_nsec = v.o[i].mt_ns;
+		o.st_ctim.tv_sec = v.o[i].ct_s;
+		o.st_ctim.tv_nsec = v.o[i].ct_ns;
+		CU_ASSERT_EQUAL(vset_add_obj(&w, v.o[i].id, o.st_ino == st.st_ino ? &st : &o), 0);
+	}
+	w.e = v.e;
+	w.ne = v.ne;
+	v.e = NULL;
+	CU_ASSERT_EQUAL(vset_write(fd, &w, v.gen), 0);
+	vset_free(&v);
+	vset_free(&w);
+	close(fd);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);	/* the documented limit */
+	CU_ASSERT_EQUAL(r.files_reread, 0);
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), -EBADMSG);
+	CU_ASSERT_EQUAL(r.bad, 1);
+}
+
+static void
+test_bad_verified_file(void)
+{
+	struct stor_result r;
+
+	fresh();
+	/* one changed byte in VERIFIED: its trailer does not check out */
+	sh("sed -i '2s/^o 0/o 1/' %s/VERIFIED", tgt);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 35);
+	sh("printf garbage > %s/VERIFIED", tgt);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 35);
+	sh("rm %s/VERIFIED", tgt);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 35);
+	CU_ASSERT_EQUAL(stor_verify_incremental(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reread, 0);
+}
+
+static const struct cu_test tests[] = {
+	{ "incremental verify re-reads only new objects", test_only_new },
+	{ "a delta-updated object is re-read", test_delta_is_new },
+	{ "a damaged new object is caught", test_damaged_new },
+	{ "a missing or truncated old object is caught", test_old_missing_truncated },
+	{ "damage with an unchanged stat: only the full verify", test_bitrot_full_only },
+	{ "a damaged or missing VERIFIED: everything re-read", test_bad_verified_file },
+	{ NULL, NULL },
+};
+
+CU_MAIN_FIXTURE("verify", tests, setup, teardown)
