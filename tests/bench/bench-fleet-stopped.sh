@@ -49,7 +49,9 @@ boot=0
 one_run() {	# cold|prestage: prints the seconds the fleet stayed stopped
 	local kind=$1 job rc sd
 	job=$(slurm_submit --no-requeue --wrap "sleep 600")
-	slurm_wait_state "$job" RUNNING 30
+	# after a resume the nodes are still powering down (power_down_force,
+	# SuspendTimeout) before Slurm can power them up again: 30 s is too short
+	slurm_wait_state "$job" RUNNING 150
 	rc=0
 	pcm prepare-restart --stop-start --yes >"$T/$kind-1.out" 2>&1 || rc=$?
 	[ $rc -eq 3 ] || fail "$kind: first run exited $rc, want 3: $(cat "$T/$kind-1.out")"
@@ -86,5 +88,5 @@ print("fleet STOPPED until the restart request (of which: the save pass itself):
 print("  cold full save:   %7.2f s  (save pass %6.2f s)" % (cold, csave))
 print("  with pre-stage:   %7.2f s  (save pass %6.2f s)  %.1f %% of cold, save pass %.1f %%;"
       " goal <= 15 %%: %s" % (pre, psave, pct, 100 * psave / csave, "met" if pct <= 15 else "NOT met"))
-print("  the rest is the verify of the whole save (every object re-read) and the fixed steps")
+print("  the rest is the verify (after a pre-stage: only the objects written since) and the fixed steps")
 PY
