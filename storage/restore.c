@@ -492,6 +492,36 @@ out:
 	free(rd);
 }
 
+/*
+ * Open r->savedir for reading a complete save: the directory, its lock
+ * (none on a read-only target: nobody can change it under us), the
+ * MANIFEST, the object directories, then finish any delta left by a crash.
+ * *lockfd is the lock to close (or < 0).  0 or -errno with r->res filled.
+ */
+static int
+open_save(struct rst *r, int *lockfd)
+{
+	struct stor_result *res = r->res;
+	const char *savedir = r->savedir;
+	char err[256];
+	int rc;
+
+	*lockfd = -1;
+	if ((r->savefd = open(savedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return seterr(res, -errno, "cannot open the save directory %s: %s", savedir,
+		    strerror(errno));
+	if ((*lockfd = savedir_lock(r->savefd)) < 0 && *lockfd != -EROFS)
+		return seterr(res, *lockfd, *lockfd == -EBUSY ?
+		    "%s is in use by another pcm-agent save, restore or verify" :
+		    "cannot lock %s: %s", savedir, strerror(-*lockfd));
+	if ((rc = mf_load(r->savefd, &r->mf, err, sizeof(err))) < 0)
+		return seterr(res, rc == -EBADMSG || rc == -ENOENT ? -ENOENT : rc,
+		    "no complete save in %s: MANIFEST: %s", savedir, err);
+	if ((rc = open_objects(r->savefd, r->objfd)) < 0 && rc != -ENOENT)
+		return seterr(res, rc, "cannot open %s/objects: %s", savedir, strerror(-rc));
+	return recover(r);
+}
+
 int
 stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts,
     struct stor_result *res)
@@ -501,7 +531,7 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	struct dirstack ds = { 0 };
 	struct progress_thread *pt = NULL;
 	struct wq *q = NULL;
-	char err[256], pbuf[PATH_MAX];
+	char pbuf[PATH_MAX];
 	double t0 = now_mono();
 	int rc, lockfd = -1, nw;
 
@@ -516,29 +546,7 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	pthread_mutex_init(&r.mu, NULL);
 	raise_nofile();
 
-	if ((r.savefd = open(savedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = seterr(res, errno == ENOENT ? -ENOENT : -errno,
-		    "cannot open the save directory %s: %s", savedir, strerror(errno));
-		goto out;
-	}
-	/* a read-only target (mounted ro to protect the save): nobody can
-	 * change it under us, go on without the lock */
-	if ((lockfd = savedir_lock(r.savefd)) < 0 && lockfd != -EROFS) {
-		rc = seterr(res, lockfd, lockfd == -EBUSY ?
-		    "%s is in use by another pcm-agent save, restore or verify" :
-		    "cannot lock %s: %s", savedir, strerror(-lockfd));
-		goto out;
-	}
-	if ((rc = mf_load(r.savefd, &r.mf, err, sizeof(err))) < 0) {
-		rc = seterr(res, rc == -EBADMSG || rc == -ENOENT ? -ENOENT : rc,
-		    "no complete save in %s: MANIFEST: %s", savedir, err);
-		goto out;
-	}
-	if ((rc = open_objects(r.savefd, r.objfd)) < 0 && rc != -ENOENT) {
-		rc = seterr(res, rc, "cannot open %s/objects: %s", savedir, strerror(-rc));
-		goto out;
-	}
-	if ((rc = recover(&r)) < 0)
+	if ((rc = open_save(&r, &lockfd)) < 0)
 		goto out;
 	if ((rc = stor_mkdir_p(dest, 0700)) < 0 ||
 	    (r.destfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -698,7 +706,6 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 	struct rst r = { 0 };
 	struct progress_thread *pt = NULL;
 	struct wq *q = NULL;
-	char err[256];
 	double t0 = now_mono();
 	int rc, lockfd = -1;
 
@@ -712,29 +719,7 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 		r.objfd[i] = -1;
 	pthread_mutex_init(&r.mu, NULL);
 	raise_nofile();
-	if ((r.savefd = open(savedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = seterr(res, -errno, "cannot open the save directory %s: %s", savedir,
-		    strerror(errno));
-		goto out;
-	}
-	/* a read-only target (mounted ro to protect the save): nobody can
-	 * change it under us, go on without the lock */
-	if ((lockfd = savedir_lock(r.savefd)) < 0 && lockfd != -EROFS) {
-		rc = seterr(res, lockfd, lockfd == -EBUSY ?
-		    "%s is in use by another pcm-agent save, restore or verify" :
-		    "cannot lock %s: %s", savedir, strerror(-lockfd));
-		goto out;
-	}
-	if ((rc = mf_load(r.savefd, &r.mf, err, sizeof(err))) < 0) {
-		rc = seterr(res, rc == -EBADMSG || rc == -ENOENT ? -ENOENT : rc,
-		    "no complete save in %s: MANIFEST: %s", savedir, err);
-		goto out;
-	}
-	if ((rc = open_objects(r.savefd, r.objfd)) < 0 && rc != -ENOENT) {
-		rc = seterr(res, rc, "cannot open %s/objects: %s", savedir, strerror(-rc));
-		goto out;
-	}
-	if ((rc = recover(&r)) < 0)
+	if ((rc = open_save(&r, &lockfd)) < 0)
 		goto out;
 	/* after recover(): an object a delta just updated has a new ctime */
 	if (incremental && (rc = vset_load(r.savefd, &old)) < 0) {
