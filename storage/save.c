@@ -441,41 +441,61 @@ cmp_packuse(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* the entry for pack `id` in the sorted table pu[0..*n), added when missing
+ * (there are few packs: a few per worker and GiB); NULL on ENOMEM */
+static struct packuse *
+packuse_get(struct packuse **pu, size_t *n, size_t *cap, uint64_t id)
+{
+	size_t lo = 0, hi = *n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((*pu)[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < *n && (*pu)[lo].id == id)
+		return &(*pu)[lo];
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct packuse *nv = realloc(*pu, nc * sizeof(*nv));
+		if (nv == NULL)
+			return NULL;
+		*pu = nv;
+		*cap = nc;
+	}
+	memmove(&(*pu)[lo + 1], &(*pu)[lo], (*n - lo) * sizeof(**pu));
+	(*pu)[lo] = (struct packuse){ .id = id };
+	(*n)++;
+	return &(*pu)[lo];
+}
+
 static int
 compact_packs(struct save *s)
 {
 	struct packuse *pu = NULL, key;
-	size_t n = 0, m = 0;
-
-	/* files of one pack mostly follow each other: count the runs */
+	size_t n = 0, cap = 0;
 	uint64_t last = 0;
-	for (size_t i = 0; i < s->old->n; i++)
-		if (s->old->e[i].type == MF_FILE && s->old->e[i].packed && s->old->e[i].obj != last) {
-			n++;
-			last = s->old->e[i].obj;
-		}
-	if (n == 0)
-		return 0;
-	if ((pu = calloc(n, sizeof(*pu))) == NULL)
-		return -ENOMEM;
+	struct packuse *cur = NULL;
+
+	/* the table is per pack, not per run of one pack's files: the workers'
+	 * packs interleave, so runs are as many as files (memory at 200k) */
 	for (size_t i = 0; i < s->old->n; i++) {
 		const struct mf_entry *o = &s->old->e[i];
 		if (o->type != MF_FILE || !o->packed)
 			continue;
-		if (m == 0 || pu[m - 1].id != o->obj) {
-			pu[m].id = o->obj;
-			m++;
+		if (cur == NULL || o->obj != last) {
+			if ((cur = packuse_get(&pu, &n, &cap, o->obj)) == NULL) {
+				free(pu);
+				return -ENOMEM;
+			}
+			last = o->obj;
 		}
-		pu[m - 1].total += o->size;
+		cur->total += o->size;
 	}
-	qsort(pu, m, sizeof(*pu), cmp_packuse);
-	n = 0;		/* merge by id */
-	for (size_t i = 0; i < m; i++) {
-		if (n > 0 && pu[n - 1].id == pu[i].id)
-			pu[n - 1].total += pu[i].total;
-		else
-			pu[n++] = pu[i];
-	}
+	if (n == 0)
+		return 0;
 	for (size_t i = 0; i < s->mf->n; i++) {
 		const struct mf_entry *e = &s->mf->e[i];
 		struct packuse *p;
@@ -837,8 +857,18 @@ collect_ids(const struct manifest *mf, uint64_t **out, size_t *nout)
 			return -ENOMEM;
 	}
 	qsort(ids, n, sizeof(*ids), cmpu64);
+	/* the workers' packs interleave: many runs, few distinct ids */
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || ids[m - 1] != ids[i])
+			ids[m++] = ids[i];
+	if (m < n) {
+		uint64_t *nv = realloc(ids, (m + 1) * sizeof(*ids));
+		if (nv != NULL)
+			ids = nv;
+	}
 	*out = ids;
-	*nout = n;
+	*nout = m;
 	return 0;
 }
 
@@ -991,6 +1021,14 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 	}
 	unlinkat(s.savefd, "MANIFEST.tmp", 0);
 
+	/* the previous save's object ids (to clean up if this save fails),
+	 * taken now: the sort's scratch is gone before the new manifest grows */
+	if (s.old != NULL) {
+		if ((rc = collect_ids(s.old, &s.old_ids, &s.n_old_ids)) < 0)
+			goto out;
+		s.have_old_ids = 1;
+	}
+
 	/* phase 1: walk */
 	if ((s.mf = mf_new()) == NULL) {
 		rc = -ENOMEM;
@@ -1032,11 +1070,8 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 	if (s.old != NULL && (rc = compact_packs(&s)) < 0)
 		goto out;
 	/* the previous manifest is not needed any more, but for its object
-	 * ids (to clean up if this save fails): give its memory back */
+	 * ids (collected before the walk): give its memory back */
 	if (s.old != NULL) {
-		if ((rc = collect_ids(s.old, &s.old_ids, &s.n_old_ids)) < 0)
-			goto out;
-		s.have_old_ids = 1;
 		mf_free(s.old);
 		s.old = NULL;
 	}

@@ -7,8 +7,13 @@
 
 cat >>"$PCM_CONF" <<CONF
 cluster_name = it
-workers = 3
+workers = 1
 CONF
+# one worker: small files go to one pack per worker, so with several the
+# files sharing a pack (and re-copied when the incremental save below leaves
+# a pack less than half used) depend on scheduling, and "only the changed
+# files are copied" would hold only by chance (seen: 3 copied, not 2).
+# Several workers are exercised by 0210-0250.
 
 for pair in "ext4 xfs" "xfs ext4"; do
 	set -- $pair
