@@ -66,15 +66,58 @@ identity_cluster_name(const struct pcm_config *cfg)
 	return hostname();
 }
 
+/* the first line of dir/name, without its newline, into buf; 0 or -1 */
+static int
+read_line(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	if (fgets(buf, (int)len, fp) == NULL) {
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+char *
+identity_dmi_instance_id(const char *dir)
+{
+	char vendor[64], tag[64];
+	size_t n;
+
+	if (read_line(dir, "sys_vendor", vendor, sizeof(vendor)) < 0 ||
+	    strcmp(vendor, "Amazon EC2") != 0 ||
+	    read_line(dir, "board_asset_tag", tag, sizeof(tag)) < 0 ||
+	    strncmp(tag, "i-", 2) != 0)
+		return NULL;
+	n = strlen(tag + 2);
+	if ((n != 8 && n != 17) || strspn(tag + 2, "0123456789abcdef") != n)
+		return NULL;
+	return strdup(tag);
+}
+
 char *
 identity_instance_id(const struct pcm_config *cfg)
 {
 	struct aws_error err = { 0 };
+	const char *dmi = getenv("PCM_TEST_DMI_DIR");
+	const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	struct imds *m;
 	char *id = NULL;
 
 	(void)cfg;
-	/* IMDS first; off EC2 (or with AWS_EC2_METADATA_DISABLED) the host name */
+	/* a Nitro instance's own DMI table: no network, no libcurl (an
+	 * endpoint set by hand means that IMDS is the one to ask) */
+	if ((ep == NULL || *ep == '\0') &&
+	    (id = identity_dmi_instance_id(dmi && *dmi ? dmi : "/sys/devices/virtual/dmi/id")) != NULL)
+		return id;
+	/* IMDS; off EC2 (or with AWS_EC2_METADATA_DISABLED) the host name */
 	if ((m = imds_new()) != NULL && imds_instance_id(m, &id, &err) != AWS_OK)
 		id = NULL;
 	imds_free(m);

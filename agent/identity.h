@@ -16,11 +16,20 @@
 char *identity_cluster_name(const struct pcm_config *cfg);
 
 /*
- * The instance id: IMDS meta-data/instance-id first, the host name as the
- * off-EC2 fallback (IMDS unreachable or AWS_EC2_METADATA_DISABLED=true).
+ * The instance id: on a Nitro instance the kernel's DMI table has it
+ * (sys_vendor "Amazon EC2", board_asset_tag i-...), read without a network
+ * call (and without loading libcurl); else IMDS meta-data/instance-id; the
+ * host name as the off-EC2 fallback (IMDS unreachable or
+ * AWS_EC2_METADATA_DISABLED=true).  An IMDS endpoint set explicitly
+ * (AWS_EC2_METADATA_SERVICE_ENDPOINT) is asked first.
  * malloc'd, caller frees; NULL only when out of memory.
  */
 char *identity_instance_id(const struct pcm_config *cfg);
+
+/* The instance id from the DMI directory `dir` (normally
+ * /sys/devices/virtual/dmi/id): malloc'd, or NULL when it is not an EC2
+ * Nitro instance's (no vendor "Amazon EC2", no i-<8 or 17 hex> tag). */
+char *identity_dmi_instance_id(const char *dir);
 
 /* ClusterName= from a slurm.conf file (plain parse, no libslurm); malloc'd
  * or NULL when absent or unreadable. */
