@@ -33,9 +33,14 @@ SLURM_CFLAGS ?=
 SLURM_LIBS   ?= -lslurm
 endif
 
-PKGS       = libcurl json-c mount libxml-2.0 libxxhash libacl
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+# libcurl and libxml2: headers only, the agent loads them when it first
+# talks to AWS (agent/aws/dl.c); their sonames can be set here
+PKGS       = json-c mount libxxhash libacl
+DL_PKGS    = libcurl libxml-2.0
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DL_PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+LIBCURL_SONAME ?= libcurl.so.4
+LIBXML2_SONAME ?= libxml2.so.2
 
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -43,9 +48,10 @@ endif
 
 ALL_CFLAGS = -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	-Wno-missing-field-initializers -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-DPCM_LIBCURL='"$(LIBCURL_SONAME)"' -DPCM_LIBXML2='"$(LIBXML2_SONAME)"' \
 	-Iagent -Istorage $(SLURM_CFLAGS) $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
-LIBS = $(SLURM_LIBS) $(PKG_LIBS) -lrsync -lpthread
+LIBS = $(SLURM_LIBS) $(PKG_LIBS) -lrsync -lpthread -ldl
 
 AGENT_SRCS   = $(filter-out agent/main.c,$(wildcard agent/*.c agent/sched/*.c agent/aws/*.c))
 STORAGE_SRCS = $(wildcard storage/*.c)

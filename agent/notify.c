@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "aws/dl.h"
 #include "log.h"
 #include "notify.h"
 #include "output.h"
@@ -241,7 +242,8 @@ notify_webhook(const struct notify_webhook_opts *o, const char *body, char *errb
 		return -EINVAL;
 	}
 	if ((curl = curl_easy_init()) == NULL) {
-		seterr(errbuf, errlen, "cannot send the webhook to %s: out of memory", ubuf);
+		seterr(errbuf, errlen, "cannot send the webhook to %s: %s", ubuf,
+		    dl_curl() < 0 ? "libcurl could not be loaded" : "out of memory");
 		return -ENOMEM;
 	}
 	parsed = json_tokener_parse(body);

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "aws/creds.h"
+#include "aws/dl.h"
 #include "aws/imds.h"
 #include "log.h"
 
@@ -143,7 +144,9 @@ request(struct imds *m, int put, const char *path, const char *header, struct aw
 		CURL *curl = curl_easy_init();
 
 		if (curl == NULL)
-			return aws_seterr(err, AWS_E_NOMEM, 0, "NoMemory", "out of memory");
+			return dl_curl() < 0 ?
+			    aws_seterr(err, AWS_E_CONFIG, 0, "NoLibcurl", "libcurl could not be loaded") :
+			    aws_seterr(err, AWS_E_NOMEM, 0, "NoMemory", "out of memory");
 		aws_buf_free(out);
 		errbuf[0] = '\0';
 		if (header && (h = curl_slist_append(NULL, header)) == NULL) {

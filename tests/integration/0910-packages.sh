@@ -108,6 +108,16 @@ for lib in $(objdump -p "$T/x/usr/sbin/pcm-agent" | awk '$1 == "NEEDED" { print 
 	[ -n "$pkg" ] || continue
 	assert_contains "$depends" "$pkg" "deb Depends on the package of $lib"
 done
+# and the libraries loaded with dlopen (agent/aws/dl.c), which no scan sees
+for lib in libcurl.so.4 libxml2.so.2; do
+	if objdump -p "$T/x/usr/sbin/pcm-agent" | grep -q "NEEDED *$lib"; then
+		fail "pcm-agent links $lib: it is meant to be loaded when first used"
+	fi
+	pkg=$(dpkg -S "*/$lib" 2>/dev/null | sed -n '1s/:.*//p')
+	[ -n "$pkg" ] || fail "no package owns $lib"
+	assert_contains "$depends" "$pkg" "deb Depends on $pkg (loaded with dlopen)"
+	assert_contains "$rpmreq" "$lib()" "RPM Requires $lib (loaded with dlopen)"
+done
 ok "same $(wc -l <"$T/deb.files") files in both; conffile, state dir, Depends: $depends"
 
 # -- a .deb for a ParallelCluster head node on Ubuntu: Slurm in its own prefix --
