@@ -400,6 +400,24 @@ meta:
 	    utimensat(dfd, e->name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		slog_notice("%s/%s: cannot set the owner or times of the symlink: %s", r->dest,
 		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
+	if (e->nxattrs > 0) {
+		/* on the link itself: an O_PATH fd of it, through /proc (no
+		 * f*xattr on O_PATH fds); never on whatever took its place */
+		char proc[64];
+		struct stat st;
+		int fd = safe_openat(dfd, e->name, O_PATH, 0, 0);
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISLNK(st.st_mode))
+			rc = fd < 0 ? fd : -EAGAIN;
+		else {
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+			rc = xattrs_set(-1, proc, e);
+		}
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0)
+			slog_notice("%s/%s: cannot set the xattrs of the symlink: %s", r->dest,
+			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-rc));
+	}
 	return 0;
 }
 

@@ -356,6 +356,21 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 			goto out;
 		}
 		e.target[n] = '\0';
+		/* its xattrs (security.* labels, trusted.*: user.* cannot be set
+		 * on a symlink), through an O_PATH fd of the link itself */
+		{
+			char proc[64];
+			struct stat st2;
+			fd = safe_openat(dirfd, name, O_PATH, 0, 0);
+			if (fd < 0 || fstat(fd, &st2) < 0 || st2.st_ino != st.st_ino ||
+			    !S_ISLNK(st2.st_mode)) {
+				s->res->vanished++;
+				goto out;
+			}
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+			if ((rc = xattrs_get(-1, proc, &e)) < 0)
+				goto out;
+		}
 		break;
 	}
 	case S_IFIFO:

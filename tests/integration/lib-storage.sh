@@ -92,6 +92,9 @@ make_tree() {
 	setfacl -m u:2000:rw,g:3000:r dir/random.bin
 	setfacl -d -m u:2000:rwx dir/sub
 	setfattr -n user.dirattr -v d dir
+	# on symlinks (trusted.* and security.*: user.* is refused there), as rsync -X keeps
+	setfattr -h -n trusted.linkattr -v on-the-link abs-link
+	setfattr -h -n trusted.rel -v 0x0001 dir/sub/subsub/rel-link
 	# hostile names: newline, non-UTF-8, 255 bytes, leading dash, percent
 	printf 'nl' >"$(printf 'new\nline')"
 	printf 'bad' >"$(printf 'latin1-\351t\351')"
