@@ -218,7 +218,7 @@ struct wq *wq_new(int nthreads, void (*fn)(void *job, void *arg), void *arg);
 void wq_push(struct wq *q, void *job);
 /* Wait for every job, stop the threads, free.  NULL-safe. */
 void wq_finish(struct wq *q);
-int workers_auto(int fd);
+int workers_auto(int fd, int saving);
 
 /* progress thread: calls opts->progress every 0.5 s with *p */
 struct progress_thread;

@@ -577,7 +577,7 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 			r.prog.files_total++;
 			r.prog.bytes_total += r.mf->e[i].size;
 		}
-	nw = r.o->workers > 0 ? r.o->workers : workers_auto(r.savefd);
+	nw = r.o->workers > 0 ? r.o->workers : workers_auto(r.savefd, 0);
 	if ((q = wq_new(nw, rjob_run, &r)) == NULL ||
 	    (ds.v = malloc(64 * sizeof(ds.v[0]))) == NULL) {
 		rc = seterr(res, -ENOMEM, "out of memory");
@@ -750,7 +750,7 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 			r.prog.files_total++;
 			r.prog.bytes_total += r.mf->e[i].size;
 		}
-	if ((q = wq_new(r.o->workers > 0 ? r.o->workers : workers_auto(r.savefd), rjob_run, &r)) == NULL) {
+	if ((q = wq_new(r.o->workers > 0 ? r.o->workers : workers_auto(r.savefd, 0), rjob_run, &r)) == NULL) {
 		rc = seterr(res, -ENOMEM, "out of memory");
 		goto out;
 	}

@@ -729,7 +729,7 @@ copy_phase(struct save *s)
 	struct wq *q = NULL;
 	long badparent = -1;
 	char pbuf[PATH_MAX];
-	int nw = s->o->workers > 0 ? s->o->workers : workers_auto(s->savefd), rc = 0, fd;
+	int nw = s->o->workers > 0 ? s->o->workers : workers_auto(s->savefd, 1), rc = 0, fd;
 
 	if ((fd = dup(s->srcfd)) < 0)
 		return -errno;
