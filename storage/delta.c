@@ -845,6 +845,41 @@ out:
 	return rc;
 }
 
+/* DELTAS done with: synced when logs were applied, then removed */
+static int
+deltas_done(int savefd, int applied)
+{
+	if (applied > 0 && syncfs(savefd) < 0)
+		return -errno;
+	if (unlinkat(savefd, "DELTAS", 0) < 0 && errno != ENOENT)
+		return -errno;
+	fsync(savefd);
+	return 0;
+}
+
+int
+delta_apply_ids(int savefd, const int objfd[256], const uint64_t *ids, size_t n, uint64_t gen,
+    int *applied)
+{
+	int rc = 0;
+
+	*applied = 0;
+	if (faccessat(savefd, "DELTAS", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char lname[40];
+		int r;
+		snprintf(lname, sizeof(lname), "%016llx.log", (unsigned long long)ids[i]);
+		if ((r = log_apply(objfd[ids[i] & 0xff], lname, gen)) == -ENOENT)
+			continue;	/* no log: nothing changed in place */
+		if (r < 0 && rc == 0)
+			rc = r;
+		if (r > 0)
+			(*applied)++;
+	}
+	return rc == 0 ? deltas_done(savefd, *applied) : rc;
+}
+
 int
 delta_recover(int savefd, const int objfd[256], uint64_t gen, int *applied)
 {
@@ -878,12 +913,5 @@ delta_recover(int savefd, const int objfd[256], uint64_t gen, int *applied)
 		}
 		closedir(d);
 	}
-	if (rc == 0) {
-		if (*applied > 0 && syncfs(savefd) < 0)
-			return -errno;
-		if (unlinkat(savefd, "DELTAS", 0) < 0 && errno != ENOENT)
-			return -errno;
-		fsync(savefd);
-	}
-	return rc;
+	return rc == 0 ? deltas_done(savefd, *applied) : rc;
 }

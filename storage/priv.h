@@ -196,6 +196,10 @@ int delta_update(int src, uint64_t size, int dirfd, uint64_t id, uint64_t gen,
 /* If SAVEDIR/DELTAS exists: apply every log of generation gen, drop the
  * others, sync, remove DELTAS.  0 or -errno; *applied counts the logs. */
 int delta_recover(int savefd, const int objfd[256], uint64_t gen, int *applied);
+/* The same for the logs of objects ids[n] only (the save that wrote them
+ * knows them): no scan of objects/.  0 or -errno. */
+int delta_apply_ids(int savefd, const int objfd[256], const uint64_t *ids, size_t n, uint64_t gen,
+    int *applied);
 
 /* Read the user/trusted/security/system.posix_acl xattrs of fd (or of
  * path when fd < 0) into e.  0 or -errno (-ENOTSUP is not an error: none). */
