@@ -128,7 +128,7 @@ for n, v in rows.items():
     rss = max(r for _, r, _ in v)
     w = statistics.median(x for _, _, x in v)
     ratio = med / ref if ref > 0 else 0
-    print("%-22s %9.2f %9.2f %7.1f MiB %9.1f MB" % (n, med, ratio, rss / 1024, w / 1e6))
+    print("%-22s %9.3f %9.2f %7.1f MiB %9.1f MB" % (n, med, ratio, rss / 1024, w / 1e6))
 PY
 	: >"$B/results"
 }
