@@ -118,7 +118,11 @@ for l in open(sys.argv[1]):
         o = int(f[10], 16); print("%02x/%016x" % (o % 256, o))
 ' "$E/pcm-agent/slurmclu/i-0previous/MANIFEST")
 [ -n "$obj" ] || fail "no object for random.bin"
-printf 'XX' | dd of="$E/pcm-agent/slurmclu/i-0previous/objects/$obj" bs=1 seek=1000 conv=notrunc status=none
+python3 - "$E/pcm-agent/slurmclu/i-0previous/objects/$obj" <<'PY'	# invert 2 bytes: a change, always
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(1000); b = f.read(2); f.seek(1000); f.write(bytes(x ^ 255 for x in b))
+PY
 assert_rc 1 pcm verify
 assert_contains "$OUT" "dir/random.bin: checksum mismatch" "verify names the file"
 assert_not_contains "$OUT" "every checksum matches" "no false verified"

@@ -283,8 +283,9 @@ test_damage(void)
 	CU_ASSERT_EQUAL(info.complete, 1);
 	CU_ASSERT_STRING_EQUAL(info.cluster, "c");
 	/* flip the first byte of one object (same size) */
-	sh("f=$(find %s/objects -type f | head -n1) && printf 'Z' | dd of=$f bs=1 count=1 "
-	    "conv=notrunc status=none", tgt);
+	sh("f=$(find %s/objects -type f | head -n1) && python3 -c 'import sys; "
+	    "f = open(sys.argv[1], \"r+b\"); b = f.read(1); f.seek(0); f.write(bytes([b[0] ^ 255]))' $f",
+	    tgt);
 	CU_ASSERT_EQUAL(stor_verify(tgt, NULL, &r), -EBADMSG);
 	CU_ASSERT_EQUAL(r.bad, 1);
 	sh("rm -rf %s", dst);
