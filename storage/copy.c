@@ -93,7 +93,7 @@ big_init(void)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-	big_free = ncpu < 1 ? 4 : ncpu * 4 > 16 ? 16 : ncpu * 4 < 4 ? 4 : (int)ncpu * 4;
+	big_free = ncpu < 1 ? 4 : ncpu > 4 ? 16 : (int)ncpu * 4;	/* 4 to 16 */
 }
 
 static void

@@ -173,14 +173,6 @@ dl_xml(void)
 	return lxml.ok ? 0 : -1;
 }
 
-int
-dl_loaded(const char *which)
-{
-	struct lib *l = which[0] == 'c' ? &lcurl : &lxml;
-
-	return l->h != NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* libcurl */
 

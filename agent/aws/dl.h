@@ -11,7 +11,4 @@
 int dl_curl(void);
 int dl_xml(void);
 
-/* 1 when "curl" or "xml" has been loaded by this process (tests) */
-int dl_loaded(const char *which);
-
 #endif
