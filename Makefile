@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent - see README.md.
 #
 #   make            build build/pcm-agent, the libraries and the SPANK plugin

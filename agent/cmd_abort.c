@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_abort.c - pcm-agent abort (plan.c) */
 #include <getopt.h>
 #include <stdio.h>

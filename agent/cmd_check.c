@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_check.c - pcm-agent check: every AWS permission the restart method needs */
 #include <getopt.h>
 #include <stdio.h>

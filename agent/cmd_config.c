@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_config.c - pcm-agent config check */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_events.c - pcm-agent events: scheduled maintenance from IMDS and EC2 */
 #include <getopt.h>
 #include <stdio.h>

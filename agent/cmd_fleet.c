@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_fleet.c - pcm-agent fleet status|stop|start */
 #include <getopt.h>
 #include <stdio.h>

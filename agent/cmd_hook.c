@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * cmd_hook.c - pcm-agent hook prolog | epilog | wait
  *

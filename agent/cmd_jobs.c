@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_jobs.c - pcm-agent jobs: every job and what a fleet stop would do to it */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_maintenance.c - pcm-agent maintenance start|end|status: the Slurm
  * maintenance reservation that keeps new jobs from starting */
 #include <errno.h>

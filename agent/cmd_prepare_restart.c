@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_prepare_restart.c - pcm-agent prepare-restart (the steps are in plan.c) */
 #include <getopt.h>
 #include <stdio.h>

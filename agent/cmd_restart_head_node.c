@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_restart_head_node.c - pcm-agent restart-head-node: the off-box stop/start */
 #include <getopt.h>
 #include <stdio.h>

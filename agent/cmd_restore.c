@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_restore.c - pcm-agent restore: a save back onto the ephemeral volume */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_save.c - pcm-agent save: the ephemeral volume to the target */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_status.c - pcm-agent status: what the head node's cluster looks like now.
  *
  * The report is a list of sections; each collects its part into a JSON

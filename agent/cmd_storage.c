@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_storage.c - shared by cmd_targets/save/restore/verify; see cmd_storage.h */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * cmd_storage.h - what the storage commands (targets, save, restore,
  * verify) share: choosing the target, naming the save, the lock, progress

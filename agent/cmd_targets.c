@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_targets.c - pcm-agent targets: where a save of the ephemeral volume can go */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_verify.c - pcm-agent verify: re-read a save and check it */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cmd_watch.c - pcm-agent watch: the daemon loop (the logic is in watch.c) */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * commands.h - every pcm-agent command: cmd_<name>() and its help text.
  *

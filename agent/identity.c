@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* identity.c - see identity.h */
 #include <ctype.h>
 #include <stdio.h>

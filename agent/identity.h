@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * identity.h - who this head node is, for naming its save:
  * TARGET/pcm-agent/<cluster>/<instance-id>/.

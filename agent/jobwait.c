@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* jobwait.c - see jobwait.h */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * jobwait.h - wait for Slurm jobs to end without polling Slurm.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lock.c - see lock.h */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * lock.h - one pcm-agent operation at a time (prepare-restart, resume,
  * abort, save, restore): an flock on STATE_DIR/lock that dies with the

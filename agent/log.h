@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * log.h - the one logging API of pcm-agent (after OpenBSD's log.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * main.c - pcm-agent: parse the global options, load the configuration,
  * run one command from the table.  All logic lives in libpcmagent.a.

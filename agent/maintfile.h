@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * maintfile.h - the maintenance state other programs read:
  * RUN_DIR/maintenance.json (RUN_DIR = cfg->run_dir, /run/pcm-agent).

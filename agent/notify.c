@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* notify.c - wall(1) and webhook notices (see notify.h) */
 #include <errno.h>
 #include <fcntl.h>

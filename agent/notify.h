@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * notify.h - telling people about a maintenance: wall(1) and a webhook.
  *

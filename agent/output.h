@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * output.h - what commands print on stdout: JSON for --json, aligned
  * tables for people.  Diagnostics go through log.h, never here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * pcm.h - what every command shares: exit codes and the run context.
  */

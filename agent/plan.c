@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* plan.c - prepare-restart, resume, abort over the journal; see plan.h */
 #include <dirent.h>
 #include <errno.h>

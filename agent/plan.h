@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * plan.h - prepare-restart, resume and abort: the one module that knows
  * Slurm (sched/), the storage engine (storage/) and AWS (aws/).

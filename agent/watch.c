@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* watch.c - the watch daemon's logic (see watch.h) */
 #include <errno.h>
 #include <fcntl.h>

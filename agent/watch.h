@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * watch.h - the watch daemon's logic: EC2 scheduled events -> maintenance
  * reservation, triage, notices, maintenance.json and, with auto_prepare,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * pcm_notice.h - the one text that tells users about a head-node
  * maintenance.  Header-only, so that the SPANK plugin (which links nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * spank_pcm.c - tell users at sbatch/salloc/srun time that a head-node
  * maintenance is scheduled or under way; see spank_pcm(8) and README.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* copy.c - file data (holes kept, checksummed as it passes), xattrs, the
  * worker queue and the progress thread shared by save, restore and verify */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * delta.c - librsync deltas for large changed files, applied in place,
  * crash-safely.

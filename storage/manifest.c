@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * manifest.c - the save's manifest: encode, decode, look up.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* mounts.c - the ephemeral volume and the save targets, from mountinfo via libmount */
 #include <errno.h>
 #include <fcntl.h>

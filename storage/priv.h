@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * priv.h - internals shared by the storage engine's files (not installed,
  * not for callers outside storage/ except the unit tests and the fuzzer).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * restore.c - restore a save into a directory, verify a save, compare a
  * directory with a save, find a save.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * save.c - save a tree into SAVEDIR (see storage.h for the layout).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * storage.h - the storage engine of pcm-agent: find where to save the
  * ephemeral volume, save it, verify the save, restore it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * verified.c - SAVEDIR/VERIFIED: what the last successful verify re-read
  * and found good, so that an incremental verify re-reads only the rest.

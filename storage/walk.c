@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * walk.c - file system access that cannot be steered outside a tree.
  *

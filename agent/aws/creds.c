@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* aws/creds.c - see creds.h */
 #include <ctype.h>
 #include <errno.h>

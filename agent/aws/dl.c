@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * dl.c - libcurl and libxml2, loaded the first time they are used.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * dl.h - libcurl and libxml2 are loaded when first used (see dl.c): the
  * agent calls them as usual, through their own headers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* aws/ec2.c - see ec2.h */
 #include <stdint.h>
 #include <stdio.h>

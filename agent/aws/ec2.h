@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * aws/ec2.h - the EC2 calls pcm-agent makes (query API 2016-11-15, XML
  * answers parsed with libxml2).

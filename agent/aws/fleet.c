@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* aws/fleet.c - see fleet.h */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * aws/fleet.h - the ParallelCluster compute-fleet status item in DynamoDB.
  *

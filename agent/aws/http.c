@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* aws/http.c - see http.h */
 #include <ctype.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * aws/http.h - signed, retried calls to AWS APIs (EC2, DynamoDB, SSM).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* aws/imds.c - see imds.h */
 #include <ctype.h>
 #include <stdio.h>

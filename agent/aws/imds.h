@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * aws/imds.h - the EC2 instance metadata service, IMDSv2 only.
  *

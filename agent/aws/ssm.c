@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* aws/ssm.c - see ssm.h */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * aws/ssm.h - SSM Automation: AWS-RestartEC2Instance (stop, then start, run
  * by the SSM service: an instance cannot start itself after a stop).

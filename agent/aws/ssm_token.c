@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* aws/ssm_token.c - see ssm_token.h */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * aws/ssm_token.h - AWS-RestartEC2Instance with the caller's ClientToken.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * sched.c - libslurm lifecycle, reachability and the deadline on RPCs.
  *

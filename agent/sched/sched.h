@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * sched.h - the Slurm side of pcm-agent, through libslurm: jobs and their
  * triage, partitions, nodes, the maintenance reservation.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * sched_admin.c - the few Slurm changes resume makes after a fleet start:
  * partitions back UP (aws-parallelcluster #707) and nodes left powering up

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * sched_int.h - shared inside agent/sched/ only: the handle and the RPC
  * runner (see sched.c).

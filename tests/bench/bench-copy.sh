@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bench-copy.sh - pcm-agent save/restore against cp -a, rsync -aHAX --sparse,
 # fpsync (when installed) and the direct-I/O ceiling (dd iflag=direct
 # oflag=direct over the same files), measured in the same run, runs

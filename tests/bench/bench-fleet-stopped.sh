@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bench-fleet-stopped.sh - how long the compute fleet stays STOPPED (from
 # STOPPED until the restart is requested) with the pre-stage save against
 # a cold full save of the same /scratch, 1 % of it changed after the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bench-triage: job triage of 10,000 jobs (BENCH_SIZE=small: 1,000) on the
 # local Slurm test bed, as time per call.  Goal: <= 0.3 s per call.
 #

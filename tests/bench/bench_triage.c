@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * bench_triage.c - time sched_jobs_load() (libslurm load + conversion +
  * triage), the path `pcm-agent jobs` and `status` take, per call.

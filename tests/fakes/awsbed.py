@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """awsbed.py - set up the AWS test bed in a moto_server (boto3 against moto).
 
   awsbed.py init                     first unauthenticated calls: an IAM admin user

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """clusterstatusmgtd.py - stand-in for ParallelCluster's clusterstatusmgtd.
 
   clusterstatusmgtd.py --table T [--interval S] [--delay S]

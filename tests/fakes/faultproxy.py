@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """faultproxy.py - put faults between the agent and moto_server.
 
   faultproxy.py --port P --upstream http://127.0.0.1:MOTO

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """faults.py - fault injection shared by the project's test servers.
 
 A server answers a request with a fault with probability `rate`, the kind

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """imds.py - the project's EC2 instance metadata service (IMDSv2 only).
 
   imds.py --port P [--instance-id ID] [--region R] [--az AZ] [--instance-type T]

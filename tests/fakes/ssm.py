@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """ssm.py - the project's SSM Automation server (moto has none).
 
   ssm.py --port P --ec2-endpoint URL [--region R] [--step-s S]

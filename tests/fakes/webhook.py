@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """webhook.py - a local webhook receiver for tests: records what it gets.
 
   webhook.py --port P --record FILE [--fail N] [--status S]

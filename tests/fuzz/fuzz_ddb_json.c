@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_ddb_json.c - libFuzzer: the JSON answer parsers (DynamoDB GetItem of
  * the compute-fleet item, SSM GetAutomationExecution, JSON error bodies). */
 #include <stddef.h>

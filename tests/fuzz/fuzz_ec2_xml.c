@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_ec2_xml.c - libFuzzer: the EC2 XML answer parsers (DescribeInstances,
  * DescribeInstanceStatus, error bodies).  make fuzz */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_imds_events.c - libFuzzer: IMDS events/maintenance/scheduled parser
  * and its time formats. */
 #include <stddef.h>

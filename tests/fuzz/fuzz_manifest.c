@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_manifest.c - libFuzzer target for the manifest parser (make fuzz):
  * any input is rejected with a message or parsed into a manifest that
  * encodes back to text the parser accepts again, identically. */

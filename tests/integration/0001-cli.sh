@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The CLI contract: help, version, usage errors exit 2, config errors exit 1.
 . "$(dirname "$0")/lib.sh"
 

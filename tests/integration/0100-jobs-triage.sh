@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent jobs on a real Slurm: a batch job with requeue, a --no-requeue
 # job, an interactive srun job, a salloc allocation and a pending job get
 # the exact outcomes in `jobs --json`; then the fleet stop is done for real

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent maintenance start|status|end on a real Slurm: the reservation
 # has MAINT and IGNORE_JOBS over all nodes for root, a second start changes
 # nothing, end is idempotent, --at/--duration are honoured, and a job whose

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Slurm failures give a clear error and exit 1, never a hang and never an
 # exit from inside libslurm: slurmctld hung (SIGSTOP: connects, never
 # answers) -> error after slurm_timeout; slurmctld stopped -> error at once;

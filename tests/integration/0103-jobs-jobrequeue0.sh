@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # JobRequeue=0 in slurm.conf: a batch job submitted without --requeue
 # would fail, one with --requeue would be requeued; a real power_down_force
 # confirms both.  (Slurm 22.05 stores the effective flag in each job at

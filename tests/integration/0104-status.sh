@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent status on a real Slurm: cluster identity from cfnconfig, the
 # controller, partitions with their states (an INACTIVE partition shows
 # so), nodes, the jobs summary and the maintenance reservation, as text and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # save -> new hardware (mkfs) -> restore, on real loop-mounted ext4 and xfs
 # (source and target of each kind), compared entry by entry with metadata;
 # then an incremental save after changes, restored onto a fresh volume.

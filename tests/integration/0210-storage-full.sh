@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A target too small: save exits 1 naming the target and the space needed,
 # the source is untouched, the previous save stays complete and restorable,
 # and nothing of the failed save is left on the target.

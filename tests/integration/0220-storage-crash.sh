@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # kill -9 at every named point of save and restore (PCM_TEST_CRASH_AT), and
 # at random moments: afterwards the target holds the old or the new save,
 # complete and verified, and the same command run again finishes the job.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The agent runs as root over a world-writable /scratch: a symlink planted in
 # the source, or swapped in for a directory while the save walks and copies
 # (renameat2 RENAME_EXCHANGE in a tight loop), must never make it read

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The storage commands as an admin uses them: targets from mountinfo,
 # defaults from the config, the naming of the save (cluster from slurm.conf,
 # else the host name), the lock (exit 6), --json, --pre-stage, changed

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Changed large files are updated with librsync deltas applied in place:
 # only the changed blocks are written to the target, the result restores
 # identically, and a kill -9 before, at or after the commit, or in the middle

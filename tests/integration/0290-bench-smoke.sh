@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # make bench, small (the smoke run CI keeps alive): every dataset and
 # scenario runs to the end with every tool, each row has a time and a peak
 # RSS, and pcm-agent's saves of the three datasets verify.  No speed is

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # fleet status|stop|start against moto's DynamoDB (signatures checked):
 # both item formats, the pcluster state rules, --wait, timeouts, and a
 # conditional write lost to a concurrent writer.

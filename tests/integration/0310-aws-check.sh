@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # check: every permission of each restart method, probed without side
 # effects (EC2 DryRun, DynamoDB write with an impossible condition, SSM
 # request rejected after its IAM check); allowed and missing both reported

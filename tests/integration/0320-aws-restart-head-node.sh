@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # restart-head-node: the off-box stop/start against moto's EC2; refuses while
 # the fleet runs; a missing permission is exit 5; wrong cluster is clear.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # IMDSv2 and events: the token is enforced and refreshed, scheduled events
 # are parsed (IMDS time format), instance-profile credentials (with a session
 # token, checked by moto's signature check) are used and refreshed before

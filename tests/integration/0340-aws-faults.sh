@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Retries: with 30 % of the requests to EC2, DynamoDB and SSM answered by a
 # fault (throttling, 500, reset, slow), every command still succeeds;
 # persistent faults end with the service's code, the right exit status,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Signing is really checked (one flipped byte of the secret fails, for each
 # service), no log at -vv holds a secret or a session token, and every AWS
 # action the code calls is in packaging/iam/pcm-agent-policy.json.

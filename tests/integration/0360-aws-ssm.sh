@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # ssm.h: AWS-RestartEC2Instance through the SSM fake (signature and request
 # shape checked with botocore) really stops and starts the instance in moto;
 # GetAutomationExecution follows it to Success; a runbook failure comes back

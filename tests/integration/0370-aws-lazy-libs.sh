@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # libcurl and libxml2 are loaded only by the commands that talk to AWS
 # (agent/aws/dl.c): the storage commands run without them (memory, cold
 # start) on a Nitro instance, where the instance id comes from the DMI table

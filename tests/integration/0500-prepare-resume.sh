@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The whole story on a busy cluster: prepare-restart refuses (exit 3) while
 # a --no-requeue job runs and names exactly that job; --dry-run changes
 # nothing; --force proceeds (fleet stopped, /scratch saved, SSM stop-start

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # prepare-restart --wait-jobs: times out with exit 4 (reservation kept),
 # then waits for a --no-requeue job and is woken by the EpilogSlurmctld
 # hook when it ends; a concurrent prepare-restart (or abort) exits 6; a

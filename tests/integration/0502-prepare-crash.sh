@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # kill -9 of prepare-restart at every step boundary and inside both saves,
 # then of resume inside the restore and at its step boundaries, each run
 # continuing the operation the killed one left: the end state is

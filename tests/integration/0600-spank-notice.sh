@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # spank_pcm.so in a real sbatch, srun and salloc: the maintenance notice is
 # printed once, only while maintenance.json says a maintenance is planned or
 # under way; --pcm-ack-maintenance silences it; jobs see

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # EpilogSlurmctld = `pcm-agent hook epilog` in a real slurmctld: a waiter
 # (`pcm-agent hook wait`, the jobwait mechanism of prepare-restart
 # --wait-jobs) wakes within a second of the job's end, by the epilog and not

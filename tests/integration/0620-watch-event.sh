@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent watch --once on a real Slurm and the IMDS fake: a new active
 # event places the maintenance reservation at NotBefore - event_margin (a
 # job whose time limit crosses it stays pending, a short one runs), the

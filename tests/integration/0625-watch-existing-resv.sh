@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A maintenance reservation the admin placed before the event is not the
 # daemon's: it is kept as it is (its times go into maintenance.json), and
 # when the event is canceled it is left in place while maintenance.json

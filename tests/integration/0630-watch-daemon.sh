@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent watch as a daemon (poll_interval 1 s) on a real Slurm and the
 # IMDS fake: an event is acted on once even when the daemon is killed -9
 # and started again; a canceled event removes the reservation and

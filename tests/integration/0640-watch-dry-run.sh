@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent watch --dry-run changes nothing: with an active event it says
 # what it would do (reservation, wall, webhook, maintenance.json,
 # auto_prepare) but creates no reservation, writes no maintenance.json,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # auto_prepare: the daemon starts prepare-restart by itself at NotBefore
 # minus prepare_lead (here due 4 s after the start, with poll_interval 60 s:
 # the daemon wakes up for it), with the method the event needs (reboot for

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # auto_prepare end to end, with the real prepare-restart on the whole bed
 # (Slurm, moto, SSM fake, fleet stand-in, loop volumes): an instance-reboot
 # event due 3 s after the daemon starts makes the daemon run prepare-restart

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent watch and EC2 DescribeInstanceStatus (moto, signatures checked):
 # with a role that allows it the poll reads EC2 too (sources.ec2 "ok");
 # with a role that does not, the denial is noted once in the log, not at

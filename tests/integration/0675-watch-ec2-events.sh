@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pcm-agent watch --once with scheduled events from EC2 DescribeInstanceStatus.
 # moto has no scheduled events, so the fault proxy in front of it answers
 # DescribeInstanceStatus with a canned body; the body is built here and first

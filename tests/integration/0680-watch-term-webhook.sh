@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # SIGTERM stops the daemon within a second even while it is in the middle
 # of retrying a failing webhook (a receiver answering 500, 5 s between
 # attempts); with Slurm unreachable the event is still announced (wall,

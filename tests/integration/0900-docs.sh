@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The man pages cannot drift from the binary:
 # - every command of `pcm-agent --help` has `pcm-agent help CMD` and a .Ss
 #   section under COMMANDS in pcm-agent.8 naming every long option of its help;

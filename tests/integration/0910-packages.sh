@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The packages, built once and checked together:
 # - `packaging/mkpkg deb` (what `make deb` runs) builds a .deb; lintian finds
 #   no error and no warning in it;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/integration/lib-aws.sh - the AWS test bed, sourced after lib.sh:
 #
 #   . "$(dirname "$0")/lib.sh"; . "$(dirname "$0")/lib-aws.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/integration/lib-plan.sh - the whole bed for prepare-restart and
 # resume, built from the other libs; sourced after lib.sh:
 #

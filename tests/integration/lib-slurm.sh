@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/integration/lib-slurm.sh - a real Slurm cluster inside the test's $T.
 #
 #   . "$(dirname "$0")/lib.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/integration/lib-storage.sh - real loop-mounted filesystems for the
 # storage tests; sourced after lib.sh.
 #

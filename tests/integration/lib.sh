@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/integration/lib.sh - sourced by every integration test.
 #
 #   . "$(dirname "$0")/lib.sh"

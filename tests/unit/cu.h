@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * cu.h - the shared main() of the CUnit test programs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_aws_parsers.c - the AWS answer parsers, error classes and local helpers
  * of agent/aws (no network: bodies as the services send them). */
 #include <stdio.h>

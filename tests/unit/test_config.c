@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_config.c - the config parser, discovery and every error message */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_identity.c - naming the save: the instance id from a Nitro
  * instance's DMI table (fixture directories), ClusterName from slurm.conf */
 #include <stdio.h>

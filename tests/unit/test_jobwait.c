@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_jobwait.c - epilog notifications wake a waiter; the notifier never blocks */
 #include <errno.h>
 #include <signal.h>

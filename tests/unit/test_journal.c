@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_journal.c - the prepare-restart journal: atomic, resumable, closed to history */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_maintfile.c - maintenance.json: round trip, atomic replace, bad files, MOTD */
 #include <errno.h>
 #include <fcntl.h>

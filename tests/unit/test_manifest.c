@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_manifest.c - manifest encode/decode, every check of the parser, lookup */
 #include <errno.h>
 #include <stdio.h>

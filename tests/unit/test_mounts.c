@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_mounts.c - classification of the ephemeral volume and save targets
  * from fixture mountinfo files (tests/fixtures/mountinfo) */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_notify.c - webhook template expansion (JSON escaping), the default
  * body, URL redaction, retries, and that header values never reach the log */
 #include <arpa/inet.h>

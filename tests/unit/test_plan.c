@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_plan.c - plan.c without the bed: method names, the step list, the
  * status section over a real journal (the procedure itself is tested end to
  * end by tests/integration/050x). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_sched_open.c - sched_open() refuses a missing or broken slurm.conf
  * with a clear message, and libslurm never exits the process. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_triage.c - job triage rules and the jobs JSON, on constructed records */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_verify.c - stor_verify_incremental: re-reads only objects not
  * verified before (counted), still catches a damaged new object, a missing
  * or truncated old one, a delta-updated object; stor_verify (full) still

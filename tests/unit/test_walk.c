@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_walk.c - the storage engine on a temp dir: safe opens, hostile names,
  * deep trees, planted symlinks (save and restore), incremental saves, a
  * damaged object, stor_dir_matches, stor_find_save */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_watch.c - the watch daemon's event bookkeeping: the decision table,
  * the reservation start, the restart method, events.json round trip */
 #include <errno.h>
