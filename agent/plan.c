@@ -675,25 +675,43 @@ step_prestage(struct plan *p)
 	    res.seconds, vres.seconds);
 }
 
+/*
+ * The reservation must be in force now, not merely exist: one made ahead of
+ * an event (`maintenance start --at`, the watch daemon) starts later and
+ * lets jobs start meanwhile, jobs that the fleet stop then kills.  So the
+ * step creates it or corrects it (start now, end after the restart, MAINT
+ * and IGNORE_JOBS, all nodes, root only), and a later run checks it again:
+ * someone may have deleted or changed it while the job gate waited.
+ */
 static int
 step_reservation(struct plan *p)
 {
 	const char *name = p->ctx->cfg.reservation_name;
-	int created = 0;
+	unsigned changed = 0;
+	char what[160];
 
-	if (step_is_over(p->j, "reservation"))
+	if (step_is_over(p->j, "reservation")) {
+		if (sched_maint_ensure(p->s, name, p->ctx->cfg.maintenance_duration,
+		    &changed) < 0) {
+			log_warnx("%s", sched_strerror(p->s));
+			return -1;
+		}
+		if (changed != 0)
+			log_warnx("maintenance reservation %s was not in force any more: %s", name,
+			    sched_maint_changes(changed, what, sizeof(what)));
 		return 0;
+	}
 	if (step_begin(p, "reservation", "maintenance reservation %s on all nodes", name) < 0)
 		return -1;
 	jset_str(p->j, "reservation", name);
-	if (sched_maint_start(p->s, name, 0, p->ctx->cfg.maintenance_duration, &created) < 0) {
+	if (sched_maint_ensure(p->s, name, p->ctx->cfg.maintenance_duration, &changed) < 0) {
 		log_warnx("%s", sched_strerror(p->s));
 		journal_step_set(p->j, "reservation", STEP_FAILED, sched_strerror(p->s));
 		return -1;
 	}
 	maint_phase(p, MAINT_PHASE_PREPARING);
-	return step_end(p, "reservation", STEP_DONE, "%s %s", name,
-	    created ? "created: no new job starts" : "already there");
+	return step_end(p, "reservation", STEP_DONE, "%s %s: no new job starts", name,
+	    sched_maint_changes(changed, what, sizeof(what)));
 }
 
 struct wait_arg {

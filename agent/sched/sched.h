@@ -118,6 +118,8 @@ struct sched_resv {
 	time_t		 start_time;
 	time_t		 end_time;
 	uint64_t	 flags;		/* Slurm RESERVE_FLAG_* */
+	uint32_t	 node_cnt;	/* nodes it holds */
+	char		*accounts;	/* accounts allowed in, may be NULL */
 	int		 maint;		/* has MAINT */
 	int		 ignore_jobs;	/* has IGNORE_JOBS */
 };
@@ -229,6 +231,30 @@ void sched_resv_free(struct sched_resv *r);
  */
 int sched_maint_start(struct sched *s, const char *name, time_t start, long duration_s,
     int *created);
+
+/* What sched_maint_ensure changed (bits of *changed). */
+#define SCHED_MAINT_CREATED	0x01	/* there was none: made it */
+#define SCHED_MAINT_STARTED	0x02	/* it began later: now it begins now */
+#define SCHED_MAINT_EXTENDED	0x04	/* it ended too soon: end moved later */
+#define SCHED_MAINT_FLAGS	0x08	/* MAINT/IGNORE_JOBS added, FLEX etc. removed */
+#define SCHED_MAINT_NODES	0x10	/* it did not hold every node: now ALL */
+#define SCHED_MAINT_USERS	0x20	/* users other than root: now root only */
+
+/*
+ * Make sure the maintenance reservation is in force now: start <= now, end
+ * at least duration_s from now, MAINT and IGNORE_JOBS without the flags that
+ * let jobs in or make it go away (FLEX, ANY_NODES, PURGE_COMP, MAGNETIC),
+ * every node, users root only.  Creates it if missing, otherwise corrects it
+ * with one update (a reservation that starts later, e.g. from `maintenance
+ * start --at`, is moved to now) and reads it back.  *changed (may be NULL)
+ * gets the SCHED_MAINT_* bits; 0 when it was right already.  A reservation
+ * that cannot be corrected (accounts allowed in, TIME_FLOAT) is an error
+ * naming what to do.
+ */
+int sched_maint_ensure(struct sched *s, const char *name, long duration_s, unsigned *changed);
+/* "created", "start moved to now, flags corrected", ... for *changed; buf */
+const char *sched_maint_changes(unsigned changed, char *buf, size_t len);
+
 /* Delete it; *deleted = 0 if there was none (not an error). */
 int sched_maint_end(struct sched *s, const char *name, int *deleted);
 

@@ -267,6 +267,7 @@ sched_resv_free(struct sched_resv *r)
 	free(r->name);
 	free(r->nodes);
 	free(r->users);
+	free(r->accounts);
 	free(r);
 }
 
@@ -288,7 +289,8 @@ sched_resv_get(struct sched *s, const char *name, struct sched_resv **out)
 			continue;
 		if ((res = calloc(1, sizeof(*res))) == NULL ||
 		    dup_opt(&res->name, ri->name) < 0 || dup_opt(&res->nodes, ri->node_list) < 0 ||
-		    dup_opt(&res->users, ri->users) < 0) {
+		    dup_opt(&res->users, ri->users) < 0 ||
+		    dup_opt(&res->accounts, ri->accounts) < 0) {
 			sched_seterr(s, "cannot load reservations: out of memory");
 			rc = -ENOMEM;
 			goto out;
@@ -296,6 +298,7 @@ sched_resv_get(struct sched *s, const char *name, struct sched_resv **out)
 		res->start_time = ri->start_time;
 		res->end_time = ri->end_time;
 		res->flags = ri->flags;
+		res->node_cnt = ri->node_cnt;
 		res->maint = (ri->flags & RESERVE_FLAG_MAINT) != 0;
 		res->ignore_jobs = (ri->flags & RESERVE_FLAG_IGN_JOBS) != 0;
 		*out = res;
@@ -368,6 +371,174 @@ sched_maint_start(struct sched *s, const char *name, time_t start, long duration
 	if (created != NULL)
 		*created = 1;
 	return 0;
+}
+
+/* Flags that let jobs into a maintenance reservation or make it go away
+ * before the restart: FLEX (jobs may use nodes outside it), ANY_NODES (a
+ * licence/burst-buffer reservation that holds no nodes), PURGE_COMP (deleted
+ * once idle), MAGNETIC (jobs join it without asking). */
+#define MAINT_BAD_FLAGS	(RESERVE_FLAG_FLEX | RESERVE_FLAG_ANY_NODES | \
+	RESERVE_FLAG_PURGE_COMP | RESERVE_FLAG_MAGNETIC)
+#define MAINT_FIX_FLAGS	(RESERVE_FLAG_MAINT | RESERVE_FLAG_IGN_JOBS | RESERVE_FLAG_NO_FLEX | \
+	RESERVE_FLAG_NO_ANY_NODES | RESERVE_FLAG_NO_PURGE_COMP | RESERVE_FLAG_NO_MAGNETIC)
+
+/* r->id: SCHED_MAINT_* bits to correct; r->start, r->end: new times (0 =
+ * keep); r->flags: flags to set (0 = keep). */
+static int
+rpc_update_resv(struct rpc *r)
+{
+	resv_desc_msg_t d;
+
+	slurm_init_resv_desc_msg(&d);
+	d.name = r->str;
+	if (r->start > 0)
+		d.start_time = r->start;
+	if (r->end > 0)
+		d.end_time = r->end;
+	if (r->flags != 0)
+		d.flags = r->flags;
+	if (r->id & SCHED_MAINT_NODES)
+		d.node_list = "ALL";
+	if (r->id & SCHED_MAINT_USERS)
+		d.users = "root";
+	return slurm_update_reservation(&d) == SLURM_SUCCESS ? 0 : -1;
+}
+
+/* What keeps r from holding back every job now and until want_end. */
+static unsigned
+maint_faults(const struct sched_resv *r, time_t now, time_t want_end, size_t nnodes)
+{
+	unsigned f = 0;
+
+	if (r->start_time > now)
+		f |= SCHED_MAINT_STARTED;
+	if (r->end_time < want_end)
+		f |= SCHED_MAINT_EXTENDED;
+	if (!(r->flags & RESERVE_FLAG_MAINT) || !(r->flags & RESERVE_FLAG_IGN_JOBS) ||
+	    (r->flags & MAINT_BAD_FLAGS))
+		f |= SCHED_MAINT_FLAGS;
+	if (r->node_cnt < nnodes)
+		f |= SCHED_MAINT_NODES;
+	if (r->users == NULL || strcmp(r->users, "root") != 0)
+		f |= SCHED_MAINT_USERS;
+	return f;
+}
+
+const char *
+sched_maint_changes(unsigned c, char *buf, size_t len)
+{
+	static const struct {
+		unsigned	 bit;
+		const char	*what;
+	} names[] = {
+		{ SCHED_MAINT_CREATED, "created" },
+		{ SCHED_MAINT_STARTED, "start moved to now" },
+		{ SCHED_MAINT_EXTENDED, "end moved later" },
+		{ SCHED_MAINT_FLAGS, "flags corrected to MAINT,IGNORE_JOBS" },
+		{ SCHED_MAINT_NODES, "now on all nodes" },
+		{ SCHED_MAINT_USERS, "users now root only" },
+	};
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(c & names[i].bit))
+			continue;
+		snprintf(buf + off, len - off, "%s%s", off > 0 ? ", " : "", names[i].what);
+		off = strlen(buf);
+	}
+	if (off == 0)
+		snprintf(buf, len, "already in force");
+	return buf;
+}
+
+int
+sched_maint_ensure(struct sched *s, const char *name, long duration_s, unsigned *changed)
+{
+	struct sched_node_list *nodes = NULL;
+	struct sched_resv *r = NULL;
+	struct rpc *u;
+	time_t now = time(NULL), want_end = now + duration_s;
+	unsigned fix;
+	int created = 0, rc;
+
+	if (changed != NULL)
+		*changed = 0;
+	if (duration_s <= 0) {
+		sched_seterr(s, "cannot create reservation %s: duration must be positive", name);
+		return -EINVAL;
+	}
+	if ((rc = sched_resv_get(s, name, &r)) == -ENOENT) {
+		if ((rc = sched_maint_start(s, name, now, duration_s, &created)) < 0)
+			return rc;
+		if (created) {
+			if (changed != NULL)
+				*changed = SCHED_MAINT_CREATED;
+			return 0;
+		}
+		/* made by someone else meanwhile: check it like any other */
+		rc = sched_resv_get(s, name, &r);
+	}
+	if (rc < 0)
+		return rc;
+	if (r->accounts != NULL && *r->accounts != '\0') {
+		sched_seterr(s, "reservation %s lets jobs of accounts %s in: it cannot keep jobs "
+		    "from starting (delete it with `scontrol delete reservationname=%s` and run "
+		    "again)", name, r->accounts, name);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (r->flags & RESERVE_FLAG_TIME_FLOAT) {
+		sched_seterr(s, "reservation %s has a floating start time (TIME_FLOAT): it is never "
+		    "in force (delete it with `scontrol delete reservationname=%s` and run "
+		    "again)", name, name);
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((rc = sched_nodes_load(s, &nodes)) < 0)
+		goto out;
+	if ((fix = maint_faults(r, now, want_end, nodes->n)) == 0)
+		goto out;
+	if ((u = rpc_new(rpc_update_resv)) == NULL || (u->str = strdup(name)) == NULL) {
+		rpc_free(u);
+		sched_seterr(s, "cannot update reservation %s: out of memory", name);
+		rc = -ENOMEM;
+		goto out;
+	}
+	u->id = fix;
+	if (fix & SCHED_MAINT_STARTED)
+		u->start = now;
+	if (fix & (SCHED_MAINT_STARTED | SCHED_MAINT_EXTENDED))
+		u->end = r->end_time > want_end ? r->end_time : want_end;
+	if (fix & SCHED_MAINT_FLAGS)
+		u->flags = MAINT_FIX_FLAGS;
+	if ((rc = sched_rpc(s, u, "update the maintenance reservation", NULL)) < 0)
+		goto out;
+	rpc_free(u);
+	/* read it back: only what Slurm holds counts */
+	sched_resv_free(r);
+	r = NULL;
+	if ((rc = sched_resv_get(s, name, &r)) < 0)
+		goto out;
+	/* ALL may hold fewer nodes than the node table (FUTURE nodes): what the
+	 * update made of it is all there is */
+	if (maint_faults(r, time(NULL), want_end, nodes->n) & ~SCHED_MAINT_NODES) {
+		char a[32];
+		sched_seterr(s, "reservation %s is still not a maintenance reservation in force "
+		    "after the update (start %s, flags%s%s, users %s): check it with `scontrol "
+		    "show reservation %s`", name, output_iso8601(r->start_time, a, sizeof(a)),
+		    r->maint ? " MAINT" : "", r->ignore_jobs ? " IGNORE_JOBS" : "",
+		    r->users ? r->users : "-", name);
+		rc = -EIO;
+		goto out;
+	}
+	if (changed != NULL)
+		*changed = fix;
+	rc = 0;
+out:
+	sched_node_list_free(nodes);
+	sched_resv_free(r);
+	return rc;
 }
 
 static int

@@ -31,7 +31,7 @@ struct sched {
  * One libslurm call run in a worker thread.  fn fills result (and sets
  * free_result so an abandoned call can free it) and returns 0, or
  * returns -1 with slurm's errno set.  Inputs: id, str (owned, freed with
- * the rpc), start, minutes.
+ * the rpc), start, minutes, end, flags.
  */
 struct rpc {
 	pthread_mutex_t	 mu;
@@ -47,6 +47,8 @@ struct rpc {
 	char		*str;
 	time_t		 start;
 	uint32_t	 minutes;
+	time_t		 end;		/* reservation update: new end, 0 = keep */
+	uint64_t	 flags;		/* reservation update: RESERVE_FLAG_* to set */
 };
 
 struct rpc *rpc_new(int (*fn)(struct rpc *));
