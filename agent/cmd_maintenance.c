@@ -11,12 +11,15 @@
 #include <json-c/json.h>
 
 #include "commands.h"
+#include "journal.h"
+#include "lock.h"
 #include "log.h"
 #include "output.h"
 #include "sched/sched.h"
 
 const char help_maintenance[] =
-    "usage: pcm-agent maintenance start [--at TIME] [--duration D] | end | status [--json]\n"
+    "usage: pcm-agent maintenance start [--at TIME] [--duration D] [--force] |\n"
+    "                             end [--force] | status [--json]\n"
     "\n"
     "The maintenance reservation (config key reservation_name, default\n"
     "pcm-maintenance): a Slurm reservation with the MAINT and IGNORE_JOBS flags\n"
@@ -33,9 +36,16 @@ const char help_maintenance[] =
     "                 duration), or ISO-8601 2026-12-01T03:00:00Z (UTC) /\n"
     "                 2026-12-01T03:00 (local time)\n"
     "  --duration D   how long: 90m, 2h, 1d, 1h30m (default: maintenance_duration)\n"
+    "  --force        start or end it even while an operation (prepare-restart,\n"
+    "                 resume) is in progress: the reservation is that operation's\n"
     "  --json         machine-readable output\n"
     "\n"
-    "Exit status: 0, 1 when Slurm cannot be reached or refuses, 2 on bad usage.\n";
+    "start and end take the lock in state_dir and refuse while an operation's\n"
+    "journal is open (ending the reservation then lets jobs start that the fleet\n"
+    "stop kills): finish the operation, `pcm-agent abort` it, or use --force.\n"
+    "\n"
+    "Exit status: 0, 1 when Slurm cannot be reached or refuses, 2 on bad usage,\n"
+    "6 when another operation holds the lock or is in progress.\n";
 
 /* "now", "+DURATION", ISO-8601 with Z (UTC) or without (local time). */
 static int
@@ -173,6 +183,58 @@ do_end(struct pcm_ctx *ctx, struct sched *s, const char *name)
 	return PCM_EXIT_OK;
 }
 
+/*
+ * start and end change what a prepare-restart or resume relies on: the
+ * reservation is what keeps jobs from starting that the fleet stop would
+ * kill.  So they take the state-dir lock (never while an operation runs)
+ * and, unless forced, refuse while an operation's journal is open (one that
+ * stopped at the job gate and is to be run again holds no lock).
+ */
+static int
+take_lock(struct pcm_ctx *ctx, struct pcm_lock *lk, const char *sub, int force)
+{
+	const char *verb = strcmp(sub, "start") == 0 ? "start the maintenance reservation" :
+	    "end the maintenance reservation";
+	char lockname[32], holder[64] = "";
+	struct journal *j = NULL;
+	pid_t pid = 0;
+	int rc;
+
+	snprintf(lockname, sizeof(lockname), "maintenance-%s", sub);
+	rc = lock_acquire(lk, ctx->cfg.state_dir, lockname, &pid, holder, sizeof(holder));
+	if (rc == -EWOULDBLOCK) {
+		log_warnx("cannot %s: pcm-agent %s (pid %ld) is running and holds the lock "
+		    "%s/lock (wait for it to finish, or stop it and run `pcm-agent abort`)",
+		    verb, holder[0] ? holder : "?", (long)pid, ctx->cfg.state_dir);
+		return PCM_EXIT_LOCKED;
+	}
+	if (rc < 0) {
+		log_warnx("cannot take the lock in %s: %s", ctx->cfg.state_dir, strerror(-rc));
+		return PCM_EXIT_ERROR;
+	}
+	rc = journal_load(ctx->cfg.state_dir, &j);
+	if (rc == -ENOENT)
+		return 0;
+	if (force) {
+		log_warnx("--force: going on to %s while operation %s is open: its reservation "
+		    "is changed under it", verb, rc == 0 ? journal_id(j) : "(unreadable journal)");
+		journal_free(j);
+		return 0;
+	}
+	if (rc == 0)
+		log_warnx("cannot %s: operation %s (%s, phase %s) is in progress and the "
+		    "reservation is its own (finish it, or undo it with `pcm-agent abort`; "
+		    "--force to do it anyway)", verb, journal_id(j), journal_trigger(j),
+		    journal_phase(j));
+	else
+		log_warnx("cannot %s: the journal in %s cannot be read (%s): an operation may "
+		    "be in progress (look with `pcm-agent status`; --force to do it anyway)",
+		    verb, ctx->cfg.state_dir, rc == -EBADMSG ? "corrupt" : strerror(-rc));
+	journal_free(j);
+	lock_release(lk);
+	return PCM_EXIT_LOCKED;
+}
+
 int
 cmd_maintenance(struct pcm_ctx *ctx, int argc, char **argv)
 {
@@ -180,15 +242,17 @@ cmd_maintenance(struct pcm_ctx *ctx, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "duration", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *at_arg = NULL, *dur_arg = NULL, *sub;
 	const char *name = ctx->cfg.reservation_name;
 	long dur = ctx->cfg.maintenance_duration;
 	time_t at = time(NULL);
+	struct pcm_lock lk = { .fd = -1 };
 	struct sched *s = NULL;
 	char err[1024];
-	int ch, rc;
+	int ch, rc, force = 0;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -200,6 +264,9 @@ cmd_maintenance(struct pcm_ctx *ctx, int argc, char **argv)
 			break;
 		case 'd':
 			dur_arg = optarg;
+			break;
+		case 'f':
+			force = 1;
 			break;
 		default:
 			return cmd_usage_error("maintenance", "bad option");
@@ -214,6 +281,8 @@ cmd_maintenance(struct pcm_ctx *ctx, int argc, char **argv)
 		return cmd_usage_error("maintenance", "unexpected argument '%s'", argv[optind + 1]);
 	if ((at_arg != NULL || dur_arg != NULL) && strcmp(sub, "start") != 0)
 		return cmd_usage_error("maintenance", "--at and --duration go with start only");
+	if (force && strcmp(sub, "status") == 0)
+		return cmd_usage_error("maintenance", "--force goes with start and end only");
 	if (at_arg != NULL && parse_at(at_arg, at, &at) < 0)
 		return cmd_usage_error("maintenance", "--at '%s': not a time (now, +30m, "
 		    "2026-12-01T03:00:00Z or 2026-12-01T03:00)", at_arg);
@@ -231,9 +300,13 @@ cmd_maintenance(struct pcm_ctx *ctx, int argc, char **argv)
 		return PCM_EXIT_USAGE;
 	}
 
+	if (strcmp(sub, "status") != 0 &&
+	    (rc = take_lock(ctx, &lk, sub, force)) != 0)
+		return rc;
 	if (sched_open(&ctx->cfg, &s, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
-		return PCM_EXIT_ERROR;
+		rc = PCM_EXIT_ERROR;
+		goto out;
 	}
 	if (strcmp(sub, "start") == 0)
 		rc = do_start(ctx, s, name, at, dur);
@@ -242,5 +315,7 @@ cmd_maintenance(struct pcm_ctx *ctx, int argc, char **argv)
 	else
 		rc = do_status(ctx, s, name);
 	sched_close(s);
+out:
+	lock_release(&lk);
 	return rc;
 }

@@ -72,7 +72,8 @@ static const char exit_codes_text[] =
     "  3  blocked: running jobs would fail (--no-requeue or interactive)\n"
     "  4  timed out waiting (jobs, compute fleet, instance)\n"
     "  5  an AWS permission is missing (see `pcm-agent check`)\n"
-    "  6  another pcm-agent operation holds the lock\n";
+    "  6  another pcm-agent operation holds the lock (or, for maintenance start|end,\n"
+    "     is in progress)\n";
 
 static void
 usage(FILE *fp)

@@ -1096,6 +1096,41 @@ jtime(time_t t)
 	return t > 0 ? json_object_new_string(output_iso8601(t, buf, sizeof(buf))) : NULL;
 }
 
+/*
+ * The state-dir lock around an action on the reservation.  Without it the
+ * plan_running() check and the action race with a manual prepare-restart (or
+ * `maintenance start|end`): the daemon could see no journal, the operation
+ * start and take over the reservation, and the daemon then delete it under
+ * it.  Taken without waiting: when someone holds it the event is left as it
+ * is and handled again at the next poll.  0, or -1 (skip, logged).
+ */
+static int
+action_lock(struct watch *w, const struct watch_event *e, enum watch_action act,
+    struct pcm_lock *lk)
+{
+	char holder[64] = "";
+	pid_t pid = 0;
+	int rc;
+
+	lk->fd = -1;
+	if (w->o.dry_run || (act != WATCH_ACT_PLAN && act != WATCH_ACT_REPLAN &&
+	    act != WATCH_ACT_UNDO_CANCELED && act != WATCH_ACT_UNDO_COMPLETED))
+		return 0;
+	rc = lock_acquire(lk, cfg(w)->state_dir, "watch", &pid, holder, sizeof(holder));
+	if (rc == -EWOULDBLOCK) {
+		log_info("event %s: %s waits: pcm-agent %s (pid %ld) holds the lock (again at "
+		    "the next poll)", e->id, watch_action_name(act), holder[0] ? holder : "?",
+		    (long)pid);
+		return -1;
+	}
+	if (rc < 0) {
+		log_warnx("event %s: cannot take the lock in %s: %s (again at the next poll)",
+		    e->id, cfg(w)->state_dir, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 /* Decide and act on one event until nothing more is to be done now. */
 static int
 handle(struct watch *w, struct watch_event *e, const struct watch_seen *s, time_t now,
@@ -1105,9 +1140,10 @@ handle(struct watch *w, struct watch_event *e, const struct watch_seen *s, time_
 
 	for (int round = 0; round < 3; round++) {
 		enum watch_action act = watch_decide(e, s, now, p);
+		struct pcm_lock lk;
 		json_object *rep;
 
-		if (act == WATCH_ACT_NONE)
+		if (act == WATCH_ACT_NONE || action_lock(w, e, act, &lk) < 0)
 			break;
 		rep = json_object_new_object();
 		json_object_object_add(rep, "id", json_object_new_string(e->id));
@@ -1158,6 +1194,7 @@ handle(struct watch *w, struct watch_event *e, const struct watch_seen *s, time_
 		case WATCH_ACT_NONE:
 			break;
 		}
+		lock_release(&lk);
 		json_object_object_add(rep, "status",
 		    json_object_new_string(watch_status_name(e->status)));
 		json_object_array_add(events, rep);
@@ -1241,7 +1278,16 @@ watch_poll(struct watch *w, json_object **report, long *next_s)
 		}
 		i++;
 	}
-	reconcile_maintfile(w, acts);
+	/* maintenance.json is prepare-restart's while it runs: same lock */
+	if (w->o.dry_run) {
+		reconcile_maintfile(w, acts);
+	} else {
+		struct pcm_lock lk;
+		if (lock_acquire(&lk, cfg(w)->state_dir, "watch", NULL, NULL, 0) == 0) {
+			reconcile_maintfile(w, acts);
+			lock_release(&lk);
+		}
+	}
 	if (changed && !w->o.dry_run &&
 	    (rc = watch_state_save(cfg(w)->state_dir, w->st)) < 0)
 		log_warnx("cannot save the events in %s/%s: %s (they may be acted on again)",
