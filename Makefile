@@ -144,7 +144,8 @@ fuzz: deps
 	done
 
 # Units and hook wrappers name $(sbindir)/pcm-agent; the plugstack line names
-# $(SLURM_PLUGINDIR); an existing config is kept.
+# $(SLURM_PLUGINDIR); an existing config is kept.  The config is 0640: it may
+# hold webhook credentials (webhook_header, a webhook_url with a token).
 install: $(PCM) $(SPANK_TARGET)
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pcm-agent \
 		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(datadir)/pcm-agent \
@@ -153,7 +154,7 @@ install: $(PCM) $(SPANK_TARGET)
 	$(if $(SPANK_TARGET),install -d $(DESTDIR)$(SLURM_PLUGINDIR) && \
 		install -m 0755 $(SPANK) $(DESTDIR)$(SLURM_PLUGINDIR)/spank_pcm.so)
 	[ -e $(DESTDIR)$(sysconfdir)/pcm-agent/pcm-agent.conf ] || \
-		install -m 0644 packaging/pcm-agent.conf $(DESTDIR)$(sysconfdir)/pcm-agent/pcm-agent.conf
+		install -m 0640 packaging/pcm-agent.conf $(DESTDIR)$(sysconfdir)/pcm-agent/pcm-agent.conf
 	install -m 0644 man/pcm-agent.8 man/spank_pcm.8 $(DESTDIR)$(mandir)/man8/
 	install -m 0644 man/pcm-agent.conf.5 $(DESTDIR)$(mandir)/man5/
 	for f in packaging/systemd/*.service packaging/hooks/*-slurmctld; do \

@@ -73,6 +73,14 @@ hook_config(struct pcm_ctx *ctx, const char *what)
 		log_warnx("hook %s: cannot initialise the configuration: out of memory", what);
 		return;
 	}
+	/* the config is root's (0640: it may hold webhook credentials) and the
+	 * hooks run as SlurmUser: not being let in is the normal case, not
+	 * something to log for every job */
+	if (geteuid() != 0 && access(ctx->config_path, R_OK) < 0 && errno == EACCES) {
+		log_debug("hook %s: %s is not readable by uid %lu: using the built-in defaults",
+		    what, ctx->config_path, (unsigned long)geteuid());
+		return;
+	}
 	if (config_read_file(&ctx->cfg, ctx->config_path, 0, &err) < 0) {
 		log_warnx("hook %s: ignoring the configuration: %s (using the built-in "
 		    "defaults; fix it and check with `pcm-agent config check`)", what, err.msg);

@@ -14,6 +14,8 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "log.h"
+#include "notify.h"
 
 enum cfg_type {
 	T_STR,		/* free text */
@@ -306,7 +308,9 @@ set_value(struct pcm_config *cfg, size_t idx, const char *value,
 		break;
 	case T_URL:
 		if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
-			seterr(err, "%s: %s: '%s' is not an http:// or https:// URL", where, k->name, value);
+			/* not the value: it may hold a password */
+			seterr(err, "%s: %s: not an http:// or https:// URL (it begins '%.*s')", where,
+			    k->name, (int)strcspn(value, ":/@?"), value);
 			return -1;
 		}
 		break;
@@ -550,6 +554,52 @@ out:
 	return rc;
 }
 
+/* A webhook URL that is a credential: user:password, a query (?token=),
+ * or a path (Slack, Teams: the path is the key). */
+static int
+url_is_secret(const char *url)
+{
+	const char *host = url ? strstr(url, "://") : NULL;
+	size_t al;
+
+	if (host == NULL)
+		return url != NULL;
+	host += 3;
+	al = strcspn(host, "/?#");
+	if (memchr(host, '@', al) != NULL)
+		return 1;
+	return host[al] != '\0' && strcmp(host + al, "/") != 0;
+}
+
+int
+config_file_exposed(const struct pcm_config *cfg, const char *path, const struct stat *st,
+    char *buf, size_t len)
+{
+	int secret = cfg->webhook_header.n > 0 || url_is_secret(cfg->webhook_url);
+	mode_t m = st->st_mode & 07777;
+
+	if (st->st_uid != 0) {
+		snprintf(buf, len, "config file %s is owned by uid %lu, not root: its owner decides "
+		    "what pcm-agent does as root (chown root:root %s; chmod 0640 %s)", path,
+		    (unsigned long)st->st_uid, path, path);
+		return 1;
+	}
+	if ((m & S_IWOTH) || ((m & S_IWGRP) && st->st_gid != 0)) {
+		snprintf(buf, len, "config file %s is writable by other users (mode %04o, group "
+		    "%lu): they decide what pcm-agent does as root (chmod 0640 %s)", path,
+		    (unsigned)m, (unsigned long)st->st_gid, path);
+		return 1;
+	}
+	if (secret && ((m & S_IROTH) || ((m & S_IRGRP) && st->st_gid != 0))) {
+		snprintf(buf, len, "config file %s holds a secret (%s) and is readable by other "
+		    "users (mode %04o, group %lu): chmod 0640 %s, owner root:root", path,
+		    cfg->webhook_header.n > 0 ? "webhook_header" : "webhook_url", (unsigned)m,
+		    (unsigned long)st->st_gid, path);
+		return 1;
+	}
+	return 0;
+}
+
 int
 config_read_file(struct pcm_config *cfg, const char *path, int must_exist,
     struct cfg_error *err)
@@ -606,6 +656,12 @@ config_read_file(struct pcm_config *cfg, const char *path, int must_exist,
 	}
 	if (config_read_buf(cfg, path, buf ? buf : "", len, err) < 0)
 		goto out;
+	/* the file as opened, not the path again: no race with a rename */
+	{
+		char w[PATH_MAX + 256];
+		if (config_file_exposed(cfg, path, &st, w, sizeof(w)))
+			log_warnx("%s", w);
+	}
 	free(cfg->path);
 	cfg->path = strdup(path);
 	rc = 0;
@@ -765,15 +821,12 @@ value_text(const struct pcm_config *cfg, size_t i)
 		return out;
 	}
 	case T_URL: {
-		/* a webhook URL's path is often its secret (Slack, Teams) */
+		/* userinfo, path and query may be credentials (Slack, Teams, ?token=) */
 		const char *s = *(char *const *)(base + k->off);
+		char b[512];
 		if (s == NULL)
 			return NULL;
-		const char *host = strstr(s, "://") + 3;
-		size_t hl = strcspn(host, "/?#");
-		if (asprintf(&out, "%.*s%s", (int)(host - s + hl), s, host[hl] ? "/***" : "") < 0)
-			return NULL;
-		return out;
+		return strdup(notify_url_redacted(s, b, sizeof(b)));
 	}
 	default: {
 		const char *s = *(char *const *)(base + k->off);

@@ -84,6 +84,19 @@ int config_init(struct pcm_config *cfg);
 int config_read_file(struct pcm_config *cfg, const char *path, int must_exist,
     struct cfg_error *err);
 
+/*
+ * Whether a config file read as cfg and whose fstat is st is exposed: owned
+ * by someone other than root, writable by group or other (whoever can write
+ * it decides what pcm-agent does as root), or, when it holds a secret
+ * (webhook_header, a webhook_url with user:password, a query or a path),
+ * readable by other users or by a group other than root's.  Returns 1 with
+ * the warning (naming the file, what is wrong and the fix) in buf, else 0.
+ * config_read_file() logs it.
+ */
+struct stat;
+int config_file_exposed(const struct pcm_config *cfg, const char *path,
+    const struct stat *st, char *buf, size_t len);
+
 /* Parse config text (for tests and the fuzzer); name is used in messages. */
 int config_read_buf(struct pcm_config *cfg, const char *name, const char *buf,
     size_t len, struct cfg_error *err);

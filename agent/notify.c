@@ -164,19 +164,45 @@ notify_default_body(const struct notify_event *ev)
 	return notify_expand(tpl, ev, 1);
 }
 
+/*
+ * For logs and `config check`: scheme and host only.  The userinfo
+ * (user:password@) becomes three stars and an @; the path, query and
+ * fragment become a slash and three stars (a Slack or Teams webhook's path is its credential, a query often
+ * holds a token).  An authority whose port is not a number may be a
+ * password cut by a '/' in it: then all of it is hidden.
+ */
 const char *
 notify_url_redacted(const char *url, char *buf, size_t len)
 {
 	const char *host = url ? strstr(url, "://") : NULL;
-	size_t hl;
+	const char *at, *colon;
+	size_t al;
+	int hidden = 0;
 
 	if (host == NULL) {
 		snprintf(buf, len, "(bad URL)");
 		return buf;
 	}
 	host += 3;
-	hl = strcspn(host, "/?#");
-	snprintf(buf, len, "%.*s%s", (int)(host - url + hl), url, host[hl] ? "/***" : "");
+	al = strcspn(host, "/?#");
+	/* the last '@' of the authority ends the userinfo */
+	at = memrchr(host, '@', al);
+	if (at != NULL) {
+		al -= (size_t)(at + 1 - host);
+		host = at + 1;
+	}
+	colon = memchr(host, ':', al);
+	if (colon != NULL && host[0] != '[') {
+		for (const char *c = colon + 1; c < host + al; c++)
+			if (*c < '0' || *c > '9')
+				hidden = 1;
+	}
+	if (hidden)
+		snprintf(buf, len, "%.*s***%s", (int)(strstr(url, "://") + 3 - url), url,
+		    host[al] ? "/***" : "");
+	else
+		snprintf(buf, len, "%.*s%s%.*s%s", (int)(strstr(url, "://") + 3 - url), url,
+		    at != NULL ? "***@" : "", (int)al, host, host[al] ? "/***" : "");
 	return buf;
 }
 

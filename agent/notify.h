@@ -49,7 +49,8 @@ char *notify_expand(const char *tpl, const struct notify_event *ev, int json_esc
 /* The default webhook body: a JSON object of the fields; caller frees. */
 char *notify_default_body(const struct notify_event *ev);
 
-/* url without path or query ("https://hooks.example.com/" then three stars), for logs. */
+/* url without userinfo, path or query (user:password@ becomes three stars and an @,
+ * the path a slash and three stars), for logs and config check. */
 const char *notify_url_redacted(const char *url, char *buf, size_t len);
 
 struct notify_webhook_opts {

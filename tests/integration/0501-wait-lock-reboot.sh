@@ -37,8 +37,10 @@ assert_contains "$OUT" "it is PROTECTED" "PROTECTED refused"
 aws_fleet_set "$PLAN_TABLE" RUNNING
 assert_eq "$(plan_resv)" no "no reservation after refused preflights"
 assert_eq "$(plan_journal_step preflight)" failed "journal: preflight failed"
-# resume of that operation leaves a reservation it did not make (watch's)
-assert_rc 0 pcm maintenance start --duration 2h
+# resume of that operation leaves a reservation it did not make (watch's);
+# the journal is open, so placing one by hand takes --force
+assert_rc 6 pcm maintenance start --duration 2h
+assert_rc 0 pcm maintenance start --force --duration 2h
 assert_rc 0 pcm resume
 assert_contains "$OUT" "unreserve: skipped: prepare-restart made none" "not ours"
 assert_eq "$(plan_resv)" yes "a reservation this operation did not make is left"

@@ -48,7 +48,7 @@ ok "lintian clean"
 # compressed by one and maybe not the other; docs, lintian overrides and
 # build-id links are each format's own.
 norm() { sed -e 's|^\./|/|' -e 's|^/lib/systemd/|/usr/lib/systemd/|' -e 's|\.gz$||' |
-	grep -v -e '^/usr/share/doc/' -e '^/usr/share/lintian/' -e '^/usr/lib/\.build-id/' | LC_ALL=C sort; }
+	grep -v -e '^/usr/share/doc/' -e '^/usr/share/licenses/' -e '^/usr/share/lintian/' -e '^/usr/lib/\.build-id/' | LC_ALL=C sort; }
 # (listings go to files first: grep -q at the end of a pipe under pipefail
 # can fail the pipe with SIGPIPE)
 dpkg-deb -c "$deb" >"$T/deb.list"
@@ -83,6 +83,11 @@ grep -q '^drwx------ root/root .* \./var/lib/pcm-agent/$' "$T/deb.list" ||
 grep -q '^drwx------ .* root  *root .* /var/lib/pcm-agent$' "$T/rpm.list" ||
 	fail "the RPM has no 0700 /var/lib/pcm-agent"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/pcm-agent/pcm-agent.conf ] || fail "deb conffiles"
+# the config may hold webhook credentials: root's alone to read
+grep -q '^-rw-r----- root/root .* \./etc/pcm-agent/pcm-agent\.conf$' "$T/deb.list" ||
+	fail "the .deb config is not 0640 root:root: $(grep pcm-agent.conf "$T/deb.list")"
+grep -q '^-rw-r----- .* root  *root .* /etc/pcm-agent/pcm-agent\.conf$' "$T/rpm.list" ||
+	fail "the RPM config is not 0640 root:root: $(grep pcm-agent.conf "$T/rpm.list")"
 [ "$(rpm -qpc "$rpmf" 2>/dev/null)" = /etc/pcm-agent/pcm-agent.conf ] || fail "rpm config files"
 # the resume unit is enabled, never started by an install or an upgrade
 # (it would run `pcm-agent resume` in the middle of a prepared restart)

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "cu.h"
+#include "log.h"
 
 static char tmpdir[] = "/tmp/pcm-test-config.XXXXXX";
 
@@ -161,7 +162,7 @@ test_errors(void)
 	expect_error("delta_min_size = 3Q\n",
 	    "t.conf:1: delta_min_size: '3Q' is not a size (e.g. 4096, 64K, 8M, 1G)");
 	expect_error("webhook_url = ftp://x\n",
-	    "t.conf:1: webhook_url: 'ftp://x' is not an http:// or https:// URL");
+	    "t.conf:1: webhook_url: not an http:// or https:// URL (it begins 'ftp')");
 	expect_error("workers = 2\nworkers = 3\n", "t.conf:2: workers: set twice (first at line 1)");
 	expect_error("target =\n", "t.conf:1: target: empty value (remove the line to use the default)");
 	expect_error("target = \"/x\n", "t.conf:1: target: unbalanced quote in '\"/x'");
@@ -322,6 +323,147 @@ test_shipped_example(void)
 	CU_ASSERT(nkeys_seen >= 10);
 }
 
+/* user:password and ?token= in webhook_url: never in config check (text,
+ * JSON) nor in the error for a bad URL */
+static void
+test_url_secrets_redacted(void)
+{
+	struct pcm_config cfg;
+	struct cfg_error err = { "" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	CU_ASSERT_EQUAL_FATAL(parse(&cfg, "webhook_url = https://alice:pa55w0rd@hooks.example.com"
+	    "/hook?token=t0kval\n", &err), 0);
+	fp = open_memstream(&buf, &len);
+	config_print(&cfg, fp);
+	fclose(fp);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "https://***@hooks.example.com/***"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "pa55w0rd"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "alice"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "t0kval"));
+	free(buf);
+	struct json_object *j = config_to_json(&cfg);
+	const char *js = json_object_to_json_string(j);
+	CU_ASSERT_PTR_NULL(strstr(js, "pa55w0rd"));
+	CU_ASSERT_PTR_NULL(strstr(js, "alice"));
+	CU_ASSERT_PTR_NULL(strstr(js, "t0kval"));
+	json_object_put(j);
+	config_free(&cfg);
+
+	CU_ASSERT_EQUAL(parse(&cfg, "webhook_url = htps://alice:pa55w0rd@h/?token=t0kval\n",
+	    &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not an http:// or https:// URL"));
+	CU_ASSERT_PTR_NULL(strstr(err.msg, "pa55w0rd"));
+	CU_ASSERT_PTR_NULL(strstr(err.msg, "t0kval"));
+	config_free(&cfg);
+}
+
+/* stderr while fn(arg) runs; malloc'd */
+static char *
+stderr_of(int (*fn)(const char *), const char *arg, int *rc)
+{
+	char path[] = "/tmp/pcm-test-config-log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	char *buf = calloc(1, 65536);
+
+	log_init("test", LOG_DEST_STDERR, 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	*rc = fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	if (pread(fd, buf, 65535, 0) < 0)
+		buf[0] = '\0';
+	close(fd);
+	unlink(path);
+	return buf;
+}
+
+static int
+read_it(const char *path)
+{
+	struct pcm_config cfg;
+	struct cfg_error err = { "" };
+	int rc;
+
+	CU_ASSERT_FATAL(config_init(&cfg) == 0);
+	rc = config_read_file(&cfg, path, 1, &err);
+	config_free(&cfg);
+	return rc;
+}
+
+/* a config holding a secret, readable by others: warned about, the fix named */
+static void
+test_exposed_secret_warned(void)
+{
+	const char *path;
+	char *log;
+	int rc;
+
+	path = writefile("secret.conf", "webhook_header = Authorization: Bearer s3cret\n");
+	CU_ASSERT_FATAL(chown(path, 0, 0) == 0 || geteuid() != 0);
+	CU_ASSERT_FATAL(chmod(path, 0644) == 0);
+	log = stderr_of(read_it, path, &rc);
+	CU_ASSERT_EQUAL(rc, 0);
+	if (geteuid() == 0) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(log, "holds a secret (webhook_header) and is "
+		    "readable by other users (mode 0644"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(log, "chmod 0640"));
+	} else {
+		CU_ASSERT_PTR_NOT_NULL(strstr(log, "not root"));
+	}
+	CU_ASSERT_PTR_NULL(strstr(log, "s3cret"));
+	free(log);
+
+	/* 0640 root:root: nothing to say */
+	CU_ASSERT_FATAL(chmod(path, 0640) == 0);
+	log = stderr_of(read_it, path, &rc);
+	if (geteuid() == 0)
+		CU_ASSERT_STRING_EQUAL(log, "");
+	free(log);
+
+	/* no secret: 0644 is fine */
+	path = writefile("plain.conf", "workers = 2\nwebhook_url = https://h.example.com/\n");
+	CU_ASSERT_FATAL(chmod(path, 0644) == 0);
+	log = stderr_of(read_it, path, &rc);
+	if (geteuid() == 0)
+		CU_ASSERT_STRING_EQUAL(log, "");
+	free(log);
+
+	/* the same checks on a stat, for every case */
+	struct pcm_config cfg;
+	struct cfg_error err = { "" };
+	struct stat st = { .st_uid = 0, .st_gid = 0, .st_mode = S_IFREG | 0644 };
+	char w[512];
+
+	CU_ASSERT_EQUAL_FATAL(parse(&cfg, "webhook_url = https://u:p@h/\n", &err), 0);
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w, "holds a secret (webhook_url)"));
+	st.st_mode = S_IFREG | 0640;
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 0);
+	st.st_gid = 100;	/* group-readable by a group other than root's */
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 1);
+	st.st_mode = S_IFREG | 0600;
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 0);
+	st.st_uid = 1000;
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w, "owned by uid 1000, not root"));
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(parse(&cfg, "webhook_url = http://h?token=x\n", &err), 0);
+	st = (struct stat){ .st_mode = S_IFREG | 0604 };
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 1);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(parse(&cfg, "workers = 2\n", &err), 0);
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 0);
+	st.st_mode = S_IFREG | 0646;	/* writable by anyone: always */
+	CU_ASSERT_EQUAL(config_file_exposed(&cfg, "/c", &st, w, sizeof(w)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w, "writable by other users"));
+	config_free(&cfg);
+}
+
 static const struct cu_test tests[] = {
 	{ "defaults", test_defaults },
 	{ "good file, sources, secrets masked", test_good_file },
@@ -331,6 +473,8 @@ static const struct cu_test tests[] = {
 	{ "missing file", test_file_missing },
 	{ "discovery and precedence", test_discovery },
 	{ "shipped example config", test_shipped_example },
+	{ "webhook_url user:password, ?token= redacted", test_url_secrets_redacted },
+	{ "config with a secret readable by others: warned", test_exposed_secret_warned },
 	{ NULL, NULL },
 };
 

@@ -103,6 +103,17 @@ test_url_redacted(void)
 	    "http://127.0.0.1:8080/***");
 	CU_ASSERT_STRING_EQUAL(notify_url_redacted("http://h", b, sizeof(b)), "http://h");
 	CU_ASSERT_STRING_EQUAL(notify_url_redacted("nonsense", b, sizeof(b)), "(bad URL)");
+	/* userinfo: never the user or the password */
+	CU_ASSERT_STRING_EQUAL(notify_url_redacted("https://alice:pa55w0rd@hooks.example.com/x?token=t0k",
+	    b, sizeof(b)), "https://***@hooks.example.com/***");
+	CU_ASSERT_STRING_EQUAL(notify_url_redacted("https://alice:p@ss@h:8443", b, sizeof(b)),
+	    "https://***@h:8443");
+	CU_ASSERT_STRING_EQUAL(notify_url_redacted("http://h?token=t0k", b, sizeof(b)), "http://h/***");
+	/* a password with a '/' in it cuts the authority short: hide all of it */
+	CU_ASSERT_STRING_EQUAL(notify_url_redacted("https://alice:pa/55@h/x", b, sizeof(b)),
+	    "https://***/***");
+	CU_ASSERT_STRING_EQUAL(notify_url_redacted("http://[::1]:8080/x", b, sizeof(b)),
+	    "http://[::1]:8080/***");
 }
 
 /* A tiny HTTP server on 127.0.0.1: answers `status` to every request and
@@ -283,6 +294,37 @@ test_webhook_retries_then_fails_not_logged(void)
 	srv_stop(&s);
 }
 
+/* user:password and ?token= in the URL: sent, never logged (success at
+ * debug level, failures as warnings) */
+static void
+test_webhook_userinfo_query_not_logged(void)
+{
+	struct send_args a = { .body = "{}" };
+	struct srv s;
+	char url[160];
+	char *log;
+	int rc;
+
+	for (int status = 200; status <= 503; status += 303) {
+		CU_ASSERT_FATAL(srv_start(&s, status) == 0);
+		snprintf(url, sizeof(url), "http://alice:pa55w0rd@127.0.0.1:%d/x?token=t0kval",
+		    s.port);
+		a.o.url = url;
+		a.o.attempts = 2;
+		a.o.backoff_ms = 10;
+		log = capture_log(do_send, &a, &rc);
+		CU_ASSERT_EQUAL(rc, status == 200 ? 0 : -EIO);
+		CU_ASSERT(s.nreq >= 1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(s.last, "Authorization: Basic "));
+		CU_ASSERT_PTR_NOT_NULL(strstr(log, "http://***@127.0.0.1:"));
+		CU_ASSERT_PTR_NULL(strstr(log, "pa55w0rd"));
+		CU_ASSERT_PTR_NULL(strstr(log, "alice"));
+		CU_ASSERT_PTR_NULL(strstr(log, "t0kval"));
+		free(log);
+		srv_stop(&s);
+	}
+}
+
 static void
 test_webhook_bad_header_and_refused(void)
 {
@@ -358,6 +400,7 @@ static const struct cu_test tests[] = {
 	{ "URL redacted for logs", test_url_redacted },
 	{ "webhook sends headers, logs no value", test_webhook_ok_headers_sent_not_logged },
 	{ "webhook retries 5xx, not 4xx", test_webhook_retries_then_fails_not_logged },
+	{ "webhook user:password, ?token= never logged", test_webhook_userinfo_query_not_logged },
 	{ "webhook bad header, refused", test_webhook_bad_header_and_refused },
 	{ "wall command", test_wall_cmd },
 	{ NULL, NULL },
