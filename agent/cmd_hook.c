@@ -312,7 +312,12 @@ hook_wait(struct pcm_ctx *ctx, int argc, char **argv)
 	}
 
 	/* the waiter first, then the first look: no epilog can fall in between */
-	if ((rc = jobwait_open(ctx->cfg.run_dir, &jw)) < 0) {
+	char su[64];
+	gid_t sg;
+	if (jobwait_slurm_user(ctx->cfg.slurm_conf, su, sizeof(su), &sg) < 0)
+		log_notice("SlurmUser %s is not a user here: the epilog cannot wake us, Slurm "
+		    "is asked every %lds", su, poll_s);
+	if ((rc = jobwait_open_for(ctx->cfg.run_dir, sg, &jw)) < 0) {
 		log_warnx("cannot wait for epilog notifications in %s/%s: %s (check run_dir)",
 		    ctx->cfg.run_dir, JOBWAIT_SUBDIR, strerror(-rc));
 		goto out;

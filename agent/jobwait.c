@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,7 +84,48 @@ remove_stale(int dfd)
 }
 
 int
+jobwait_slurm_user(const char *slurm_conf, char *user, size_t ulen, gid_t *gid)
+{
+	char line[1024];
+	FILE *fp;
+	struct passwd *pw;
+
+	*gid = (gid_t)-1;
+	snprintf(user, ulen, "root");	/* Slurm's default SlurmUser */
+	if (slurm_conf != NULL && (fp = fopen(slurm_conf, "re")) != NULL) {
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			char *p = line + strspn(line, " \t");
+			size_t n;
+			if (strncasecmp(p, "SlurmUser", 9) != 0)
+				continue;
+			p += 9 + strspn(p + 9, " \t");
+			if (*p != '=')
+				continue;
+			p++;
+			p += strspn(p, " \t");
+			n = strcspn(p, " \t#\r\n");
+			if (n > 0 && n < ulen) {
+				memcpy(user, p, n);
+				user[n] = '\0';
+			}
+		}
+		fclose(fp);
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		return -ENOENT;
+	if (pw->pw_uid != 0)
+		*gid = pw->pw_gid;
+	return 0;
+}
+
+int
 jobwait_open(const char *dir, struct jobwait **out)
+{
+	return jobwait_open_for(dir, (gid_t)-1, out);
+}
+
+int
+jobwait_open_for(const char *dir, gid_t writer_gid, struct jobwait **out)
 {
 	struct jobwait *jw;
 	char sub[PATH_MAX];
@@ -136,7 +179,16 @@ jobwait_open(const char *dir, struct jobwait **out)
 		(void)unlinkat(jw->dfd, jw->name, 0);
 		goto out;
 	}
-	if (fstat(jw->fd, &st) < 0 || fchmod(jw->fd, 0622) < 0) {
+	/*
+	 * Who may write: a write wakes the waiter (it then asks Slurm, and a
+	 * flood keeps it busy), so not every user.  The hook that writes runs
+	 * as SlurmUser ("slurm" on ParallelCluster, root on a plain install):
+	 * root-owned, group SlurmUser's primary group, 0620; 0600 when
+	 * SlurmUser is root (writer_gid -1).  Ownership first, then the mode.
+	 */
+	if (fstat(jw->fd, &st) < 0 ||
+	    (writer_gid != (gid_t)-1 && fchown(jw->fd, (uid_t)-1, writer_gid) < 0) ||
+	    fchmod(jw->fd, writer_gid != (gid_t)-1 ? 0620 : 0600) < 0) {
 		rc = -errno;
 		(void)unlinkat(jw->dfd, jw->name, 0);
 		goto out;

@@ -21,13 +21,17 @@
  * Which DIR: EpilogSlurmctld runs as SlurmUser ("slurm" on ParallelCluster,
  * not root), and state_dir is 0700 root.  Pass cfg->run_dir
  * (/run/pcm-agent, 0755, already readable by every user for
- * maintenance.json): DIR/jobwait is created 0755 and each FIFO 0622 so the
- * hook can write to it whatever SlurmUser is.
+ * maintenance.json): DIR/jobwait is created 0755.  Each FIFO is root's,
+ * writable by SlurmUser's group only (0620), or by root only (0600) when
+ * SlurmUser is root: any other user could otherwise wake the waiters at
+ * will (each wake-up costs a Slurm query).
  */
 #ifndef PCM_JOBWAIT_H
 #define PCM_JOBWAIT_H
 
 #include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #define JOBWAIT_SUBDIR	"jobwait"
 
@@ -35,10 +39,19 @@ struct jobwait;
 
 /*
  * Become a waiter: create DIR/jobwait (0755) if needed, remove the FIFOs of
- * waiters that no longer exist, create and open ours.  *out is freed with
+ * waiters that no longer exist, create and open ours (0600: root only).  *out is freed with
  * jobwait_close().  0 or -errno.
  */
 int jobwait_open(const char *dir, struct jobwait **out);
+/* The same, with the FIFO writable by group writer_gid too (0620); -1: root
+ * only (0600). */
+int jobwait_open_for(const char *dir, gid_t writer_gid, struct jobwait **out);
+/*
+ * SlurmUser from slurm_conf (Slurm's default, root, if it says none) in
+ * user, and in *gid its primary group, or -1 when it is root.  0, or
+ * -ENOENT when there is no such user (*gid -1).
+ */
+int jobwait_slurm_user(const char *slurm_conf, char *user, size_t ulen, gid_t *gid);
 /* Close and remove our FIFO; NULL-safe. */
 void jobwait_close(struct jobwait *jw);
 /* The FIFO's path (borrowed, valid until jobwait_close). */

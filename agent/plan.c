@@ -784,7 +784,12 @@ step_jobgate(struct plan *p)
 
 		say(p, "    jobgate: waiting up to %s for %u job%s to end",
 		    format_duration(tmo, d, sizeof(d)), nfail, nfail == 1 ? "" : "s");
-		if ((rc = jobwait_open(p->ctx->cfg.run_dir, &jw)) < 0)
+		char su[64];
+		gid_t sg;
+		if (jobwait_slurm_user(p->ctx->cfg.slurm_conf, su, sizeof(su), &sg) < 0)
+			log_notice("SlurmUser %s is not a user here: the epilog cannot wake "
+			    "us; polling Slurm", su);
+		if ((rc = jobwait_open_for(p->ctx->cfg.run_dir, sg, &jw)) < 0)
 			log_notice("cannot listen for job ends in %s/%s: %s; polling Slurm",
 			    p->ctx->cfg.run_dir, JOBWAIT_SUBDIR, strerror(-rc));
 		if (jw != NULL) {

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_jobwait.c - epilog notifications wake a waiter; the notifier never blocks */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +76,7 @@ test_notify_wakes_waiter(void)
 	CU_ASSERT_EQUAL_FATAL(jobwait_open(tmpdir, &jw), 0);
 	CU_ASSERT_EQUAL_FATAL(stat(jobwait_fifo_path(jw), &st), 0);
 	CU_ASSERT(S_ISFIFO(st.st_mode));
-	CU_ASSERT_EQUAL(st.st_mode & 0777, 0622);	/* SlurmUser may write */
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);	/* root only: SlurmUser is root */
 
 	pid_t pid = notify_later(tmpdir, 4242, 300);
 	t0 = now_s();
@@ -172,12 +175,56 @@ test_notify_never_blocks(void)
 
 /* EpilogSlurmctld runs as SlurmUser ("slurm" on ParallelCluster): a
  * notifier that is not root must still reach a root waiter. */
+/* a child as uid/gid (no supplementary groups) tells dir about jobid:
+ * how many waiters it told, or -1 */
+static int
+notify_as(uid_t uid, gid_t gid, uint32_t jobid)
+{
+	int status;
+	pid_t pid = fork();
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(100);
+		_exit(jobwait_notify(tmpdir, jobid));
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) == 100)
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* a child as uid/gid opens path for writing: 0 or the errno */
+static int
+open_as(uid_t uid, gid_t gid, const char *path)
+{
+	int status;
+	pid_t pid = fork();
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(100);
+		int fd = open(path, O_WRONLY | O_NONBLOCK);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Who may wake a waiter: SlurmUser (the hook), nobody else.  With SlurmUser
+ * root the FIFO is 0600; with another SlurmUser it is root's, group
+ * SlurmUser's group, 0620.  Any other user cannot open it for writing.
+ */
 static void
 test_notifier_not_root(void)
 {
 	struct jobwait *jw = NULL;
 	uint32_t id = 0;
-	int status;
+	struct stat st;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "\n  (not root: the SlurmUser case cannot be run here)\n");
@@ -186,20 +233,68 @@ test_notifier_not_root(void)
 	}
 	/* mkdtemp made it 0700; run_dir is 0755 */
 	CU_ASSERT_EQUAL_FATAL(chmod(tmpdir, 0755), 0);
+
+	/* SlurmUser root: root only */
 	CU_ASSERT_EQUAL_FATAL(jobwait_open(tmpdir, &jw), 0);
-	pid_t pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		if (setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(2);
-		_exit(jobwait_notify(tmpdir, 31337) == 1 ? 0 : 1);
-	}
-	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL_FATAL(stat(jobwait_fifo_path(jw), &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	CU_ASSERT_EQUAL(open_as(65534, 65534, jobwait_fifo_path(jw)), EACCES);
+	CU_ASSERT_EQUAL(notify_as(65534, 65534, 666), 0);
+	CU_ASSERT_EQUAL(jobwait_next(jw, 0, &id), 0);	/* not woken */
+	jobwait_close(jw);
+
+	/* SlurmUser 65534 (group 65534): that group may write, no one else */
+	CU_ASSERT_EQUAL_FATAL(jobwait_open_for(tmpdir, 65534, &jw), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(jobwait_fifo_path(jw), &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0620);
+	CU_ASSERT_EQUAL(st.st_uid, 0);
+	CU_ASSERT_EQUAL(st.st_gid, 65534);
+	CU_ASSERT_EQUAL(open_as(65533, 65533, jobwait_fifo_path(jw)), EACCES);
+	CU_ASSERT_EQUAL(notify_as(65533, 65533, 666), 0);
+	CU_ASSERT_EQUAL(jobwait_next(jw, 0, &id), 0);
+	CU_ASSERT_EQUAL(notify_as(65534, 65534, 31337), 1);
 	CU_ASSERT_EQUAL(jobwait_next(jw, 1000, &id), 1);
 	CU_ASSERT_EQUAL(id, 31337);
 	jobwait_close(jw);
 	chmod(tmpdir, 0700);
+}
+
+/* SlurmUser read from slurm.conf; root when it names none */
+static void
+test_slurm_user(void)
+{
+	char conf[400], user[64];
+	struct passwd *pw = getpwnam("nobody");
+	gid_t gid = 0;
+	FILE *fp;
+
+	snprintf(conf, sizeof(conf), "%s/slurm.conf", tmpdir);
+	fp = fopen(conf, "w");
+	CU_ASSERT_FATAL(fp != NULL);
+	fputs("# SlurmUser=bin\nClusterName=x\n  slurmuser = nobody # the controller\n", fp);
+	fclose(fp);
+	if (pw != NULL) {
+		CU_ASSERT_EQUAL(jobwait_slurm_user(conf, user, sizeof(user), &gid), 0);
+		CU_ASSERT_STRING_EQUAL(user, "nobody");
+		CU_ASSERT_EQUAL(gid, pw->pw_gid);
+	}
+	fp = fopen(conf, "w");
+	fputs("SlurmUser=root\n", fp);
+	fclose(fp);
+	CU_ASSERT_EQUAL(jobwait_slurm_user(conf, user, sizeof(user), &gid), 0);
+	CU_ASSERT_EQUAL(gid, (gid_t)-1);
+	fp = fopen(conf, "w");
+	fputs("ClusterName=x\n", fp);
+	fclose(fp);
+	CU_ASSERT_EQUAL(jobwait_slurm_user(conf, user, sizeof(user), &gid), 0);
+	CU_ASSERT_STRING_EQUAL(user, "root");
+	CU_ASSERT_EQUAL(gid, (gid_t)-1);
+	fp = fopen(conf, "w");
+	fputs("SlurmUser=no-such-user-pcm\n", fp);
+	fclose(fp);
+	CU_ASSERT_EQUAL(jobwait_slurm_user(conf, user, sizeof(user), &gid), -ENOENT);
+	CU_ASSERT_EQUAL(gid, (gid_t)-1);
+	unlink(conf);
 }
 
 static void
@@ -343,7 +438,8 @@ test_until(void)
 static const struct cu_test tests[] = {
 	{ "notify wakes a waiter within a second", test_notify_wakes_waiter },
 	{ "every waiter is told", test_two_waiters },
-	{ "a notifier that is not root (SlurmUser)", test_notifier_not_root },
+	{ "only SlurmUser may wake a waiter", test_notifier_not_root },
+	{ "SlurmUser from slurm.conf", test_slurm_user },
 	{ "notify without a waiter never blocks", test_notify_never_blocks },
 	{ "stale FIFO of a dead waiter removed", test_stale_fifo_removed },
 	{ "timeout", test_timeout },
