@@ -81,6 +81,7 @@ hook_config(struct pcm_ctx *ctx, const char *what)
 		    what, ctx->config_path, (unsigned long)geteuid());
 		return;
 	}
+	config_warn_exposure(0);	/* once per job would flood the log */
 	if (config_read_file(&ctx->cfg, ctx->config_path, 0, &err) < 0) {
 		log_warnx("hook %s: ignoring the configuration: %s (using the built-in "
 		    "defaults; fix it and check with `pcm-agent config check`)", what, err.msg);

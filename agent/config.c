@@ -571,6 +571,14 @@ url_is_secret(const char *url)
 	return host[al] != '\0' && strcmp(host + al, "/") != 0;
 }
 
+static int exposure_warnings = 1;
+
+void
+config_warn_exposure(int on)
+{
+	exposure_warnings = on;
+}
+
 int
 config_file_exposed(const struct pcm_config *cfg, const char *path, const struct stat *st,
     char *buf, size_t len)
@@ -659,7 +667,7 @@ config_read_file(struct pcm_config *cfg, const char *path, int must_exist,
 	/* the file as opened, not the path again: no race with a rename */
 	{
 		char w[PATH_MAX + 256];
-		if (config_file_exposed(cfg, path, &st, w, sizeof(w)))
+		if (exposure_warnings && config_file_exposed(cfg, path, &st, w, sizeof(w)))
 			log_warnx("%s", w);
 	}
 	free(cfg->path);

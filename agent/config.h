@@ -96,6 +96,9 @@ int config_read_file(struct pcm_config *cfg, const char *path, int must_exist,
 struct stat;
 int config_file_exposed(const struct pcm_config *cfg, const char *path,
     const struct stat *st, char *buf, size_t len);
+/* Whether config_read_file() logs that warning (default on; the Slurm hooks,
+ * run for every job, turn it off: the commands an admin runs say it). */
+void config_warn_exposure(int on);
 
 /* Parse config text (for tests and the fuzzer); name is used in messages. */
 int config_read_buf(struct pcm_config *cfg, const char *name, const char *buf,
