@@ -696,8 +696,11 @@ step_reservation(struct plan *p)
 			log_warnx("%s", sched_strerror(p->s));
 			return -1;
 		}
-		if (changed != 0)
+		if (changed & ~SCHED_MAINT_EXTENDED)
 			log_warnx("maintenance reservation %s was not in force any more: %s", name,
+			    sched_maint_changes(changed, what, sizeof(what)));
+		else if (changed != 0)
+			say(p, "    reservation: %s %s", name,
 			    sched_maint_changes(changed, what, sizeof(what)));
 		return 0;
 	}

@@ -521,8 +521,9 @@ sched_maint_ensure(struct sched *s, const char *name, long duration_s, unsigned 
 	if ((rc = sched_resv_get(s, name, &r)) < 0)
 		goto out;
 	/* ALL may hold fewer nodes than the node table (FUTURE nodes): what the
-	 * update made of it is all there is */
-	if (maint_faults(r, time(NULL), want_end, nodes->n) & ~SCHED_MAINT_NODES) {
+	 * update made of it is all there is; a few seconds of slack for the
+	 * controller's clock and a minute for its rounding of the end */
+	if (maint_faults(r, time(NULL) + 5, want_end - 60, nodes->n) & ~SCHED_MAINT_NODES) {
 		char a[32];
 		sched_seterr(s, "reservation %s is still not a maintenance reservation in force "
 		    "after the update (start %s, flags%s%s, users %s): check it with `scontrol "
