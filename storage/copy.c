@@ -35,12 +35,145 @@ thread_buf(void)
 	return tbuf;
 }
 
-static void
-hash_zeros(XXH3_state_t *st, uint64_t n, struct sigw *sw)
+/*
+ * The content checksum.  Version 1 (manifests before this one): XXH3-128
+ * of the logical content, holes hashed as zeros, so a 16 TiB sparse file
+ * cost 16 TiB of hashing.  Version 2 (MF_F_HASH2): the file is cut in
+ * aligned CH_BLK blocks (the last one padded with zeros); each block that
+ * is not all zeros contributes its index (8 bytes, big-endian) and its
+ * bytes, in order; then the size (8 bytes).  That is a function of the
+ * logical content only (any layout of holes verifies, a filesystem without
+ * SEEK_DATA too), and holes cost nothing: they are never read nor hashed,
+ * only the map of the blocks that hold data is.  Zeros that were written
+ * are read (they are allocated) and skipped like holes.
+ */
+#define CH_BLK	(64u << 10)
+
+void
+chash_init(struct chash *h, int v2)
 {
+	memset(h, 0, sizeof(*h));
+	h->v2 = v2;
+	XXH3_128bits_reset(&h->st);
+}
+
+static int
+all_zero(const unsigned char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static void
+ch_block(struct chash *h, uint64_t idx, const unsigned char *p)
+{
+	unsigned char be[8];
+
+	if (all_zero(p, CH_BLK))
+		return;
+	for (int i = 0; i < 8; i++)
+		be[i] = (unsigned char)(idx >> (56 - 8 * i));
+	XXH3_128bits_update(&h->st, be, 8);
+	XXH3_128bits_update(&h->st, p, CH_BLK);
+}
+
+static void
+ch_flush(struct chash *h)
+{
+	if (h->have) {
+		ch_block(h, h->blk, h->buf);
+		h->have = 0;
+	}
+}
+
+/* n bytes of content at logical offset off (offsets increasing; what was
+ * not fed is zeros) */
+void
+chash_feed(struct chash *h, uint64_t off, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+
+	if (!h->v2) {
+		if (off > h->pos)
+			chash_zeros(h, off - h->pos);
+		XXH3_128bits_update(&h->st, p, n);
+		h->pos = off + n;
+		return;
+	}
+	while (n > 0) {
+		uint64_t b = off / CH_BLK;
+		size_t in = (size_t)(off % CH_BLK), c;
+
+		if (h->have && h->blk != b)
+			ch_flush(h);
+		if (!h->have && in == 0 && n >= CH_BLK) {
+			ch_block(h, b, p);
+			off += CH_BLK;
+			p += CH_BLK;
+			n -= CH_BLK;
+			continue;
+		}
+		if (!h->have) {
+			if (h->buf == NULL && (h->buf = malloc(CH_BLK)) == NULL) {
+				h->oom = 1;
+				return;
+			}
+			memset(h->buf, 0, CH_BLK);
+			h->blk = b;
+			h->have = 1;
+		}
+		c = CH_BLK - in < n ? CH_BLK - in : n;
+		memcpy(h->buf + in, p, c);
+		off += c;
+		p += c;
+		n -= c;
+		if (in + c == CH_BLK)
+			ch_flush(h);
+	}
+	h->pos = off;
+}
+
+/* n bytes of zeros at the current position (a hole): version 1 only */
+void
+chash_zeros(struct chash *h, uint64_t n)
+{
+	if (h->v2) {
+		h->pos += n;
+		return;
+	}
 	while (n > 0) {
 		size_t c = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
-		XXH3_128bits_update(st, zeros, c);
+		XXH3_128bits_update(&h->st, zeros, c);
+		n -= c;
+		h->pos += c;
+	}
+}
+
+/* the checksum of `size` bytes of content; 0 or -ENOMEM */
+int
+chash_final(struct chash *h, uint64_t size, unsigned char out[16])
+{
+	XXH128_canonical_t c;
+	int rc = h->oom ? -ENOMEM : 0;
+
+	if (h->v2) {
+		unsigned char be[8];
+		ch_flush(h);
+		for (int i = 0; i < 8; i++)
+			be[i] = (unsigned char)(size >> (56 - 8 * i));
+		XXH3_128bits_update(&h->st, be, 8);
+	}
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&h->st));
+	memcpy(out, c.digest, 16);
+	free(h->buf);
+	h->buf = NULL;
+	return rc;
+}
+
+static void
+sig_zeros(struct sigw *sw, uint64_t n)
+{
+	while (sw != NULL && n > 0) {
+		size_t c = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
 		sigw_feed(sw, zeros, c);
 		n -= c;
 	}
@@ -173,7 +306,7 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
     unsigned char hash[16], uint64_t *progress, int *werr, struct sigw *sw)
 {
 	unsigned char *buf = thread_buf();
-	XXH3_state_t st;
+	struct chash st;
 	uint64_t off = 0;
 	int rc = 0, direct = 0, trunc = 0, big = 0;
 	int maybe_sparse = (flags & CD_SPARSE) && soff == 0;
@@ -187,7 +320,7 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 		big_get();
 		big = 1;
 	}
-	XXH3_128bits_reset(&st);
+	chash_init(&st, !(flags & CD_HASH1));
 	if (maybe_sparse)
 		trunc = 1;	/* a trailing hole is made by ftruncate */
 	while (off < size) {
@@ -203,7 +336,8 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 			}
 			data = (uint64_t)d > size ? size : (uint64_t)d;
 			if (data > off) {
-				hash_zeros(&st, data - off, sw);
+				chash_zeros(&st, data - off);
+				sig_zeros(sw, data - off);
 				if (progress)
 					atomic_fetch_add((_Atomic uint64_t *)progress, data - off);
 				off = data;
@@ -235,7 +369,8 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 			if (n == 0) {
 				/* the source shrank under us: the rest reads as zeros
 				 * (the caller sees the change with fstat) */
-				hash_zeros(&st, size - off, sw);
+				chash_zeros(&st, size - off);
+				sig_zeros(sw, size - off);
 				if (dst >= 0 && !(flags & CD_WHOLE)) {
 					/* in a pack: write the zeros */
 					memset(buf, 0, BUFSZ < size - off ? BUFSZ : (size_t)(size - off));
@@ -253,7 +388,7 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 				trunc = 1;
 				break;
 			}
-			XXH3_128bits_update(&st, buf, (size_t)n);
+			chash_feed(&st, off, buf, (size_t)n);
 			sigw_feed(sw, buf, (size_t)n);
 			if (dst >= 0) {
 				size_t wn = (size_t)n;
@@ -279,10 +414,9 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 		*werr = 1;
 		goto out;
 	}
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-	memcpy(hash, c.digest, 16);
+	rc = chash_final(&st, size, hash);
 out:
+	free(st.buf);
 	end_direct(src, dst, &direct);
 	if (big)
 		big_put();
