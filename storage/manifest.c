@@ -19,8 +19,9 @@
  * 32 hex digits of XXH3-128 of the data or "-".  FLAGS hex: 1 the file
  * changed while it was read, 2 HASH is the version 2 checksum (holes not
  * hashed, see copy.c).  Version 1 manifests (no version 2 checksums) are
- * read as well; version 2 is written since the checksum changed, so that
- * an older pcm-agent refuses the save instead of finding every file damaged.
+ * read, and written when no entry has a version 2 checksum; version 2 is
+ * written otherwise, so that an older pcm-agent refuses the save instead of
+ * finding every file damaged.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -288,15 +289,17 @@ mf_write(struct manifest *mf, FILE *fp)
 	size_t count = 0;
 	int rc;
 
-	int drops = 0;
-	for (size_t i = 0; i < mf->n && !drops; i++)
-		drops = (mf->e[i].wflags & MF_W_DROP) != 0;
+	int drops = 0, v2 = 0;
+	for (size_t i = 0; i < mf->n; i++) {
+		drops |= (mf->e[i].wflags & MF_W_DROP) != 0;
+		v2 |= (mf->e[i].flags & MF_F_HASH2) != 0;
+	}
 	if (st == NULL || (drops && (map = malloc((mf->n + 1) * sizeof(*map))) == NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	XXH3_128bits_reset(st);
-	lb_puts(&b, MF_MAGIC "\n");
+	lb_puts(&b, v2 ? MF_MAGIC "\n" : MF_MAGIC1 "\n");
 	lb_printf(&b, "meta created=%" PRId64 " next_obj=%" PRIu64 " gen=%" PRIu64
 	    " prestage=%d source=", mf->created, mf->next_obj, mf->gen, mf->prestage ? 1 : 0);
 	lb_esc(&b, mf->source ? mf->source : "", mf->source ? strlen(mf->source) : 0);

@@ -2,7 +2,10 @@
 /* test_verify.c - stor_verify_incremental: re-reads only objects not
  * verified before (counted), still catches a damaged new object, a missing
  * or truncated old one, a delta-updated object; stor_verify (full) still
- * catches damage to an old object that the incremental verify cannot see. */
+ * catches damage to an old object that the incremental verify cannot see.
+ * A save of checksum version 1 (holes hashed as zeros: a manifest written
+ * before version 2) still verifies, restores and finds damage, and the
+ * next save keeps its unchanged entries' version 1 checksums. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -259,7 +262,86 @@ test_bad_verified_file(void)
 	CU_ASSERT_EQUAL(r.files_reread, 0);
 }
 
+/* the save in tgt turned into one of version 1: every checksum recomputed
+ * the old way (from the source, unchanged), the flags cleared */
+static void
+to_v1(void)
+{
+	struct manifest *mf = NULL;
+	char err[256], pbuf[PATH_MAX], path[PATH_MAX * 2], head[32];
+	int fd = open(tgt, O_RDONLY | O_DIRECTORY), nv1 = 0;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(mf_load(fd, &mf, err, sizeof(err)), 0);
+	for (size_t i = 0; i < mf->n; i++) {
+		struct mf_entry *e = &mf->e[i];
+		unsigned char h[16];
+		int sfd, werr;
+
+		if (e->type != MF_FILE)
+			continue;
+		CU_ASSERT(e->flags & MF_F_HASH2);
+		snprintf(path, sizeof(path), "%s/%s", src, mf_path(mf, i, pbuf, sizeof(pbuf)));
+		CU_ASSERT_FATAL((sfd = open(path, O_RDONLY)) >= 0);
+		CU_ASSERT_EQUAL_FATAL(copy_range(sfd, 0, -1, 0, e->size, CD_WHOLE | CD_SPARSE |
+		    CD_HASH1, h, NULL, &werr, NULL), 0);
+		close(sfd);
+		CU_ASSERT(memcmp(h, e->hash, 16) != 0);	/* the two versions differ */
+		memcpy(e->hash, h, 16);
+		e->flags &= (uint8_t)~MF_F_HASH2;
+		nv1++;
+	}
+	CU_ASSERT(nv1 > 30);
+	CU_ASSERT_EQUAL_FATAL(mf_write_tmp(fd, mf), 0);
+	CU_ASSERT_EQUAL_FATAL(mf_commit(fd), 0);
+	mf_free(mf);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/MANIFEST", tgt);
+	FILE *fp = fopen(path, "r");
+	CU_ASSERT_FATAL(fp != NULL);
+	CU_ASSERT_FATAL(fgets(head, sizeof(head), fp) != NULL);
+	fclose(fp);
+	CU_ASSERT_STRING_EQUAL(head, "pcm-agent-manifest 1\n");
+}
+
+static void
+test_v1_checksums(void)
+{
+	struct stor_result r;
+	char out[PATH_MAX], obj[PATH_MAX];
+
+	fresh();
+	/* a sparse file: its version 1 checksum hashed the holes */
+	sh("truncate -s 64M %s/sparse && printf data | dd of=%s/sparse bs=1M seek=40 "
+	    "conv=notrunc status=none", src, src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	to_v1();
+	sh("rm -f %s/VERIFIED", tgt);
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.bad, 0);
+	snprintf(out, sizeof(out), "%s/out", top);
+	sh("rm -rf %s", out);
+	CU_ASSERT_EQUAL(stor_restore(tgt, out, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.bad, 0);
+	sh("diff -r %s %s", src, out);
+	CU_ASSERT_EQUAL(stor_dir_matches(tgt, out, 1, &r), 1);
+	/* an unchanged file keeps its version 1 checksum through the next
+	 * save, a changed one gets version 2: both verify */
+	sh("head -c 204800 /dev/urandom > %s/a1", src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reused, 35);
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), 0);
+	sh("head -1 %s/MANIFEST | grep -qx 'pcm-agent-manifest 2'", tgt);
+	sh("awk '$3 == \"a2\" && $16 == \"0\"' %s/MANIFEST | grep -q .", tgt);
+	/* damage in a version 1 entry is still found */
+	objpath("a2", obj, sizeof(obj));
+	flip(obj, 100);
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), -EBADMSG);
+	CU_ASSERT_EQUAL(r.bad, 1);
+}
+
 static const struct cu_test tests[] = {
+	{ "a save of checksum version 1 verifies and restores", test_v1_checksums },
 	{ "incremental verify re-reads only new objects", test_only_new },
 	{ "a delta-updated object is re-read", test_delta_is_new },
 	{ "a damaged new object is caught", test_damaged_new },
