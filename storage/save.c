@@ -586,6 +586,11 @@ copy_job(void *p, void *arg)
 		    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
 		goto out;
 	}
+	/* made sparse since the walk (truncate -s 16T): a delta would read the holes */
+	if ((e->wflags & W_DELTA) && (uint64_t)st1.st_blocks * 512 < e->size - e->size / 8) {
+		e->wflags &= (uint16_t)~W_DELTA;
+		e->obj = 0;
+	}
 	if ((e->wflags & W_DELTA) && e->size > 0) {
 		unsigned char newhash[16];
 		uint64_t w = 0;
