@@ -39,15 +39,19 @@ thread_buf(void)
  * The content checksum.  Version 1 (manifests before this one): XXH3-128
  * of the logical content, holes hashed as zeros, so a 16 TiB sparse file
  * cost 16 TiB of hashing.  Version 2 (MF_F_HASH2): the file is cut in
- * aligned CH_BLK blocks (the last one padded with zeros); each block that
- * is not all zeros contributes its index (8 bytes, big-endian) and its
- * bytes, in order; then the size (8 bytes).  That is a function of the
- * logical content only (any layout of holes verifies, a filesystem without
- * SEEK_DATA too), and holes cost nothing: they are never read nor hashed,
- * only the map of the blocks that hold data is.  Zeros that were written
- * are read (they are allocated) and skipped like holes.
+ * aligned CH_BLK blocks (the last one as long as what is left of the
+ * file); each block that is not all zeros contributes its index (8 bytes,
+ * big-endian) and its bytes, in order; then the size (8 bytes).  That is a
+ * function of the logical content only (any layout of holes verifies, a
+ * filesystem without SEEK_DATA too), and holes cost nothing: they are
+ * never read nor hashed, only the map of the blocks that hold data is.
+ * Zeros that were written are read (they are allocated) and skipped like
+ * holes.  One chash at a time per thread (it uses the thread's block
+ * buffer).
  */
 #define CH_BLK	(64u << 10)
+
+static __thread unsigned char *chbuf;
 
 void
 chash_init(struct chash *h, int v2)
@@ -64,25 +68,28 @@ all_zero(const unsigned char *p, size_t n)
 }
 
 static void
-ch_block(struct chash *h, uint64_t idx, const unsigned char *p)
+ch_block(struct chash *h, uint64_t idx, const unsigned char *p, size_t len)
 {
 	unsigned char be[8];
 
-	if (all_zero(p, CH_BLK))
+	if (all_zero(p, len))
 		return;
 	for (int i = 0; i < 8; i++)
 		be[i] = (unsigned char)(idx >> (56 - 8 * i));
 	XXH3_128bits_update(&h->st, be, 8);
-	XXH3_128bits_update(&h->st, p, CH_BLK);
+	XXH3_128bits_update(&h->st, p, len);
 }
 
+/* the buffered block is done; it is len bytes long (CH_BLK but the last) */
 static void
-ch_flush(struct chash *h)
+ch_flush(struct chash *h, size_t len)
 {
-	if (h->have) {
-		ch_block(h, h->blk, h->buf);
-		h->have = 0;
-	}
+	if (!h->have)
+		return;
+	if (len > h->hi)
+		memset(h->buf + h->hi, 0, len - h->hi);
+	ch_block(h, h->blk, h->buf, len);
+	h->have = 0;
 }
 
 /* n bytes of content at logical offset off (offsets increasing; what was
@@ -104,30 +111,34 @@ chash_feed(struct chash *h, uint64_t off, const void *data, size_t n)
 		size_t in = (size_t)(off % CH_BLK), c;
 
 		if (h->have && h->blk != b)
-			ch_flush(h);
+			ch_flush(h, CH_BLK);	/* data follows: not the last block */
 		if (!h->have && in == 0 && n >= CH_BLK) {
-			ch_block(h, b, p);
+			ch_block(h, b, p, CH_BLK);
 			off += CH_BLK;
 			p += CH_BLK;
 			n -= CH_BLK;
 			continue;
 		}
 		if (!h->have) {
-			if (h->buf == NULL && (h->buf = malloc(CH_BLK)) == NULL) {
+			if (chbuf == NULL && (chbuf = malloc(CH_BLK)) == NULL) {
 				h->oom = 1;
 				return;
 			}
-			memset(h->buf, 0, CH_BLK);
+			h->buf = chbuf;
 			h->blk = b;
+			h->hi = 0;
 			h->have = 1;
 		}
+		if (in > h->hi)
+			memset(h->buf + h->hi, 0, in - h->hi);	/* a hole inside the block */
 		c = CH_BLK - in < n ? CH_BLK - in : n;
 		memcpy(h->buf + in, p, c);
+		h->hi = in + c;
 		off += c;
 		p += c;
 		n -= c;
-		if (in + c == CH_BLK)
-			ch_flush(h);
+		if (h->hi == CH_BLK)
+			ch_flush(h, CH_BLK);
 	}
 	h->pos = off;
 }
@@ -153,20 +164,21 @@ int
 chash_final(struct chash *h, uint64_t size, unsigned char out[16])
 {
 	XXH128_canonical_t c;
-	int rc = h->oom ? -ENOMEM : 0;
 
 	if (h->v2) {
 		unsigned char be[8];
-		ch_flush(h);
+		if (h->have) {
+			uint64_t left = size > h->blk * CH_BLK ? size - h->blk * CH_BLK : 0;
+			ch_flush(h, left < CH_BLK ? (size_t)left : CH_BLK);
+		}
 		for (int i = 0; i < 8; i++)
 			be[i] = (unsigned char)(size >> (56 - 8 * i));
 		XXH3_128bits_update(&h->st, be, 8);
 	}
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&h->st));
 	memcpy(out, c.digest, 16);
-	free(h->buf);
-	h->buf = NULL;
-	return rc;
+	h->have = 0;
+	return h->oom ? -ENOMEM : 0;
 }
 
 static void
@@ -416,7 +428,6 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 	}
 	rc = chash_final(&st, size, hash);
 out:
-	free(st.buf);
 	end_direct(src, dst, &direct);
 	if (big)
 		big_put();
@@ -631,6 +642,8 @@ wq_main(void *p)
 	}
 	free(tbuf);
 	tbuf = NULL;
+	free(chbuf);
+	chbuf = NULL;
 	return NULL;
 }
 

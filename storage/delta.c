@@ -538,11 +538,8 @@ aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsign
 	while (off < size) {
 		size_t want = size - off > IOBUF ? IOBUF : (size_t)(size - off);
 		ssize_t n = pread(src, buf, want, (off_t)off);
-		if (n < 0) {
-			int e = -errno;
-			chash_final(&st, size, newhash);
-			return e;
-		}
+		if (n < 0)
+			return -errno;
 		if (n == 0) {	/* shrank: the rest reads as zeros */
 			n = (ssize_t)want;
 			memset(buf, 0, want);
@@ -560,16 +557,14 @@ aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsign
 				continue;
 			rlog_put(l, pos, buf + b, bl);
 			memcpy(f->aligned.p + idx * 8, &h, 8);
-			if (block_sums(buf + b, bl, f->rsig.p + 12 + idx * 12) < 0) {
-				chash_final(&st, size, newhash);
+			if (block_sums(buf + b, bl, f->rsig.p + 12 + idx * 12) < 0)
 				return -EPROTO;	/* librsync failed us: copy it whole */
-			}
 			changed += bl;
 		}
-		if (l->err || changed > size / 4 + SIG_BLOCK) {
-			chash_final(&st, size, newhash);
-			return l->err ? l->err : -E2BIG;
-		}
+		if (l->err)
+			return l->err;
+		if (changed > size / 4 + SIG_BLOCK)
+			return -E2BIG;
 		off += (uint64_t)n;
 		if (progress)
 			__atomic_fetch_add(progress, (uint64_t)n, __ATOMIC_RELAXED);
@@ -609,7 +604,7 @@ rsync_update(int src, uint64_t size, const struct sigfile *f, struct rlog *l,
 	rs_job_t *djob = NULL;
 	struct dparse dp = { 0 };
 	struct bbuf dout = { 0 };
-	struct chash st = { .v2 = 1 };
+	struct chash st;
 	uint64_t off = 0;
 	int rc;
 
@@ -651,8 +646,6 @@ rsync_update(int src, uint64_t size, const struct sigfile *f, struct rlog *l,
 	}
 	rc = chash_final(&st, size, newhash);
 out:
-	if (rc < 0 && st.buf != NULL)
-		chash_final(&st, size, newhash);	/* frees it */
 	if (djob)
 		rs_job_free(djob);
 	if (sig)

@@ -168,7 +168,8 @@ int copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char h
 struct chash {
 	XXH3_state_t	 st;
 	uint64_t	 pos, blk;
-	unsigned char	*buf;
+	unsigned char	*buf;		/* the thread's block buffer */
+	size_t		 hi;		/* bytes of it set */
 	int		 v2, have, oom;
 };
 void chash_init(struct chash *h, int v2);

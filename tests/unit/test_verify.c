@@ -340,7 +340,64 @@ test_v1_checksums(void)
 	CU_ASSERT_EQUAL(r.bad, 1);
 }
 
+/* version 2 checksum of buf[0..n) fed in pieces of `step` bytes, pieces
+ * that are all zeros left out (holes) when skip */
+static void
+h2(const unsigned char *buf, size_t n, size_t step, int skip, unsigned char out[16])
+{
+	struct chash h;
+
+	chash_init(&h, 1);
+	for (size_t off = 0; off < n; off += step) {
+		size_t c = n - off < step ? n - off : step, z = 0;
+		while (z < c && buf[off + z] == 0)
+			z++;
+		if (skip && z == c)
+			continue;
+		chash_feed(&h, off, buf + off, c);
+	}
+	CU_ASSERT_EQUAL(chash_final(&h, n, out), 0);
+}
+
+static void
+test_hash2_layout(void)
+{
+	size_t n = 5 * 65536 + 1234;
+	unsigned char *buf = calloc(1, n), a[16], b[16];
+	static const size_t steps[] = { 1, 4096, 4097, 65536, 65537, 200000, 5 * 65536 + 1234 };
+
+	CU_ASSERT_FATAL(buf != NULL);
+	for (size_t i = 0; i < 3000; i++)	/* data in blocks 0, 2 (its end) and 5 */
+		buf[i] = (unsigned char)(i * 7 + 1);
+	for (size_t i = 3 * 65536 - 100; i < 3 * 65536; i++)
+		buf[i] = 0x5a;
+	buf[n - 1] = 1;
+	h2(buf, n, n, 0, a);
+	/* any chunking, holes or written zeros: the same checksum */
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
+		for (int skip = 0; skip <= 1; skip++) {
+			h2(buf, n, steps[k], skip, b);
+			CU_ASSERT(memcmp(a, b, 16) == 0);
+		}
+	/* the map counts: the same bytes one block later differ */
+	memmove(buf + 65536, buf, 3000);
+	memset(buf, 0, 3000);
+	h2(buf, n, 4096, 1, b);
+	CU_ASSERT(memcmp(a, b, 16) != 0);
+	/* and the size: one more zero byte at the end */
+	buf[n - 1] = 0;
+	h2(buf, n, 4096, 1, a);
+	h2(buf, n - 1, 4096, 1, b);
+	CU_ASSERT(memcmp(a, b, 16) != 0);
+	/* a damaged byte */
+	buf[3 * 65536 - 50] ^= 1;
+	h2(buf, n, 4096, 1, b);
+	CU_ASSERT(memcmp(a, b, 16) != 0);
+	free(buf);
+}
+
 static const struct cu_test tests[] = {
+	{ "checksum version 2: layout-independent, map and size count", test_hash2_layout },
 	{ "a save of checksum version 1 verifies and restores", test_v1_checksums },
 	{ "incremental verify re-reads only new objects", test_only_new },
 	{ "a delta-updated object is re-read", test_delta_is_new },
