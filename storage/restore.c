@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -395,6 +396,24 @@ quarantine_open(struct rst *r)
 	return 0;
 }
 
+/*
+ * A mount in the way (a user can mount FUSE on a directory of theirs, and
+ * root may not even stat it): detach it, so that what is under it can be
+ * moved aside.  1 detached, 0 not a mount we could detach.
+ */
+static int
+detach_mount(struct rst *r, int dfd, const char *name, uint32_t idx)
+{
+	char path[PATH_MAX], pbuf[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dfd, name) >= (int)sizeof(path) ||
+	    umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		return 0;
+	slog_warn("%s/%s: a mount was in the way: detached", r->dest,
+	    mf_path(r->mf, idx, pbuf, sizeof(pbuf)));
+	return 1;
+}
+
 /* move dfd/name (never followed) into the quarantine; 0 or -errno */
 static int
 quarantine(struct rst *r, int dfd, const char *name, uint32_t idx, const char *why)
@@ -410,6 +429,10 @@ quarantine(struct rst *r, int dfd, const char *name, uint32_t idx, const char *w
 		if (renameat2(dfd, name, r->qfd, qn, RENAME_NOREPLACE) == 0)
 			break;
 		rc = -errno;
+		if (rc == -EBUSY && tries == 0 && detach_mount(r, dfd, name, idx)) {
+			rc = 0;		/* a mount point: now the directory under it */
+			continue;
+		}
 		if (rc == -EINVAL) {	/* no RENAME_NOREPLACE here */
 			struct stat st;
 			if (fstatat(r->qfd, qn, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -450,7 +473,9 @@ clear_way(struct rst *r, int dfd, uint32_t idx)
 	struct stat st;
 	int mine;
 
-	if (fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    (errno == ENOENT || !detach_mount(r, dfd, e->name, idx) ||
+	    fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0))
 		return errno == ENOENT ? 0 : rst_fatal(r, -errno, "cannot stat %s/%s: %s",
 		    r->dest, mf_path(r->mf, idx, pbuf, sizeof(pbuf)), strerror(errno));
 	mine = st.st_uid == 0 || st.st_uid == e->uid;
@@ -543,15 +568,19 @@ keep_existing(struct rst *r, int dirfd, uint32_t idx)
 	const struct mf_entry *e = &r->mf->e[idx];
 	unsigned char h[16];
 	struct timespec ts[2];
-	struct stat st;
+	struct stat st, dst;
 	int fd, werr, kept = 0;
 
-	if ((fd = safe_openat(dirfd, e->name, O_RDONLY | O_NONBLOCK, 0, 0)) < 0)
-		return 0;
+	if (fstat(dirfd, &dst) < 0 ||
+	    (fd = safe_openat(dirfd, e->name, O_RDONLY | O_NONBLOCK, 0, 1)) < 0)
+		return 0;	/* (RESOLVE_NO_XDEV: never a file a user mounted there) */
+	/* xattrs are set on root's files only: a file capability (or an ACL)
+	 * must not land on an inode its owner may hold open for writing */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
 	    st.st_uid != e->uid || st.st_gid != e->gid || (st.st_mode & 07777) != e->mode ||
 	    (uint64_t)st.st_size != e->size || st.st_mtim.tv_sec != e->mtime_s ||
-	    st.st_mtim.tv_nsec != e->mtime_ns)
+	    st.st_mtim.tv_nsec != e->mtime_ns || (e->nxattrs > 0 && st.st_uid != 0) ||
+	    st.st_dev != dst.st_dev)
 		goto out;
 	if (copy_range(fd, 0, -1, 0, e->size, CD_WHOLE | CD_SPARSE | CD_HASHV(e), h, NULL, &werr,
 	    NULL) < 0 || memcmp(h, e->hash, 16) != 0)
@@ -784,7 +813,13 @@ restore_dir(struct rst *r, struct dirstack *ds, int dfd, uint32_t i, const struc
 	struct stat st;
 	int fd, rc, created = 0;
 
-	if (old != NULL && (!S_ISDIR(old->st_mode) ||
+	struct stat pst;
+
+	/* a user's mount point (FUSE): its owner answers for it, never adopted */
+	if (old != NULL && S_ISDIR(old->st_mode) && old->st_uid != 0 &&
+	    (fstat(dfd, &pst) < 0 || pst.st_dev != old->st_dev))
+		old = &pst;	/* "not a directory of ours": moved aside below */
+	if (old != NULL && (old == &pst || !S_ISDIR(old->st_mode) ||
 	    (old->st_uid != 0 && old->st_uid != e->uid))) {
 		if ((rc = clear_way(r, dfd, i)) < 0)
 			return rc;
@@ -1099,6 +1134,11 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 			break;
 		}
 		old = fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? &st : NULL;
+		if (old == NULL && errno != ENOENT) {
+			/* not even stat'able: a user's FUSE mount (root may not look) */
+			if (clear_way(&r, dfd, i) < 0)
+				break;
+		}
 		switch (e->type) {
 		case MF_DIR:
 			restore_dir(&r, &ds, dfd, i, old);

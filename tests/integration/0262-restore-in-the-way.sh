@@ -7,7 +7,8 @@
 #    directory where the save has a file, a FIFO where it has a directory,
 #    a symlink to outside where it has a file, and a planted
 #    .pcm-agent-quarantine (a symlink to the attacker's directory), which
-#    is itself moved aside instead of used.
+#    is itself moved aside instead of used; a user's mount where the save
+#    has a directory is detached and what was under it moved aside.
 # 4: where chown fails (NFS with root squash, simulated by an LD_PRELOAD
 #    shim), no setuid/setgid bit is applied and the restore says so.
 . "$(dirname "$0")/lib.sh"
@@ -47,11 +48,19 @@ setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups sh -c "
 	ln -s '$T/outside/victim' '$D/report.txt' &&
 	mkdir '$T/outside/q' && ln -s '$T/outside/q' '$D/.pcm-agent-quarantine'" ||
 	fail "the attacker could not plant"
+# a mount of theirs where the save has a directory (as FUSE lets a user
+# mount on a directory they own; here a bind mount of a directory of theirs)
+setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups mkdir "$D/bin" "$T/outside/m"
+mount --bind "$T/outside/m" "$D/bin"
+at_exit "umount -l $D/bin 2>/dev/null"
 assert_rc 0 pcm --json restore --from "$TG" --to "$D"
 json=$(echo "$OUT" | sed -n '/^{/,$p')
 q=$(echo "$json" | json_get 'd["quarantine"]')
 assert_eq "$(echo "$json" | json_get 'd["ok"]')" True "restore ok"
-assert_eq "$(echo "$json" | json_get 'd["quarantined"]')" 4 "entries moved aside"
+assert_eq "$(echo "$json" | json_get 'd["quarantined"]')" 5 "entries moved aside"
+assert_contains "$OUT" "a mount was in the way: detached" "the mount named"
+assert_eq "$(ls -A "$T/outside/m")" "" "written into the user's mount"
+findmnt "$D/bin" >/dev/null && fail "the user's mount is still there"
 case $q in "$D/.pcm-agent-quarantine/"*) ;; *) fail "quarantine not on the destination: $q" ;; esac
 [ -d "$D/.pcm-agent-quarantine" ] && [ ! -L "$D/.pcm-agent-quarantine" ] || fail "quarantine is a link"
 assert_eq "$(stat -c '%u %a' "$D/.pcm-agent-quarantine")" "0 700" "quarantine owner and mode"
@@ -62,6 +71,7 @@ assert_eq "$(cat "$T/outside/victim")" untouched "written through a planted syml
 [ -f "$q"/*-alice-top.dat/x/y ] || fail "the planted directory is not in the quarantine: $(ls -la "$q")"
 [ -p "$q"/*-projects ] || fail "the planted FIFO is not in the quarantine"
 [ -L "$q"/*-report.txt ] || fail "the planted symlink is not in the quarantine"
+[ "$(stat -c %U "$q"/*-bin)" = nobody ] || fail "the directory under the mount is not in the quarantine"
 mv "$D/.pcm-agent-quarantine" "$T/moved-q"
 touch -r "$T/ref" "$D"
 compare_trees "$T/ref" "$D" >"$T/cmp.log" || { cat "$T/cmp.log"; fail "restore with things in the way"; }
