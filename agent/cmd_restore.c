@@ -24,8 +24,12 @@ const char help_restore[] =
     "DIR (a stop/start changes the instance id).  DIR may also be a save\n"
     "directory itself (one holding MANIFEST).  Every file is checked against its\n"
     "checksum as it is written; entries of the destination that are not in the\n"
-    "save are left alone; symlinks in the destination are replaced, never\n"
-    "followed.  After an interruption, run it again: it finishes the job.\n"
+    "save are left alone.  Nothing in the destination is followed or written\n"
+    "into: every file is a new inode, every directory is root-only until its\n"
+    "content is in place, and an entry in the way that is not root's or its\n"
+    "saved owner's (or a non-empty directory where a file belongs) is moved\n"
+    "aside to DEST/.pcm-agent-quarantine/<id>/ (named in the summary).  After\n"
+    "an interruption, run it again: it finishes the job.\n"
     "\n"
     "options:\n"
     "  --from DIR   where the save is (the save's target)\n"
@@ -123,6 +127,9 @@ cmd_restore(struct pcm_ctx *ctx, int argc, char **argv)
 		    (unsigned long long)res.files, output_bytes(res.bytes, b1, sizeof(b1)),
 		    res.seconds, output_bytes(res.seconds > 0 ?
 		    (unsigned long long)(res.bytes / res.seconds) : 0, b2, sizeof(b2)));
+	if (!ctx->json && res.quarantined > 0)
+		printf("moved aside %llu entries that were in the way to %s\n",
+		    (unsigned long long)res.quarantined, res.quarantine);
 	rc = PCM_EXIT_OK;
 out:
 	lock_release(&lk);

@@ -161,6 +161,13 @@ storage_print_json(const char *op, int ok, const char *path1, const char *path2,
 	json_object_object_add(o, "vanished", json_object_new_int64((int64_t)r->vanished));
 	json_object_object_add(o, "skipped", json_object_new_int64((int64_t)r->skipped));
 	json_object_object_add(o, "bad", json_object_new_int64((int64_t)r->bad));
+	if (strcmp(op, "restore") == 0) {
+		json_object_object_add(o, "quarantined",
+		    json_object_new_int64((int64_t)r->quarantined));
+		if (r->quarantine[0])
+			json_object_object_add(o, "quarantine",
+			    json_object_new_string(r->quarantine));
+	}
 	json_object_object_add(o, "seconds", json_object_new_double(r->seconds));
 	if (!ok && r->errmsg[0])
 		json_object_object_add(o, "error", json_object_new_string(r->errmsg));

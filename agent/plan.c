@@ -1483,8 +1483,11 @@ step_restore(struct plan *p)
 		return -1;
 	}
 	storage_opts(p->ctx, &so, "restoring");
+	so.op_id = journal_id(p->j);	/* names the quarantine */
 	memset(&res, 0, sizeof(res));
 	rc = stor_restore(savedir, p->eph, &so, &res);
+	if (res.quarantined > 0)	/* what users had put in the way: for the admin */
+		jset_str(p->j, "restore_quarantine", res.quarantine);
 	storage_progress_done();
 	if (rc < 0) {
 		log_warnx("cannot restore %s to %s: %s", savedir, p->eph, res.errmsg);
@@ -1493,6 +1496,11 @@ step_restore(struct plan *p)
 	}
 	jset_str(p->j, "restore_result", "restored");
 	jset_int(p->j, "restore_bytes", (int64_t)res.bytes_copied);
+	if (res.quarantined > 0)
+		return step_end(p, "restore", STEP_DONE, "%llu entries, %s written, checksums "
+		    "verified; %llu entries in the way moved aside to %s",
+		    (unsigned long long)res.entries, output_bytes(res.bytes_copied, b, sizeof(b)),
+		    (unsigned long long)res.quarantined, res.quarantine);
 	return step_end(p, "restore", STEP_DONE, "%llu entries, %s written, checksums verified",
 	    (unsigned long long)res.entries, output_bytes(res.bytes_copied, b, sizeof(b)));
 }

@@ -35,12 +35,157 @@ thread_buf(void)
 	return tbuf;
 }
 
-static void
-hash_zeros(XXH3_state_t *st, uint64_t n, struct sigw *sw)
+/*
+ * The content checksum.  Version 1 (manifests before this one): XXH3-128
+ * of the logical content, holes hashed as zeros, so a 16 TiB sparse file
+ * cost 16 TiB of hashing.  Version 2 (MF_F_HASH2): the file is cut in
+ * aligned CH_BLK blocks (the last one as long as what is left of the
+ * file); each block that is not all zeros contributes its index (8 bytes,
+ * big-endian) and its bytes, in order; then the size (8 bytes).  That is a
+ * function of the logical content only (any layout of holes verifies, a
+ * filesystem without SEEK_DATA too), and holes cost nothing: they are
+ * never read nor hashed, only the map of the blocks that hold data is.
+ * Zeros that were written are read (they are allocated) and skipped like
+ * holes.  One chash at a time per thread (it uses the thread's block
+ * buffer).
+ */
+#define CH_BLK	(64u << 10)
+
+static __thread unsigned char *chbuf;
+
+void
+chash_init(struct chash *h, int v2)
 {
+	memset(h, 0, sizeof(*h));
+	h->v2 = v2;
+	XXH3_128bits_reset(&h->st);
+}
+
+static int
+all_zero(const unsigned char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static void
+ch_block(struct chash *h, uint64_t idx, const unsigned char *p, size_t len)
+{
+	unsigned char be[8];
+
+	if (all_zero(p, len))
+		return;
+	for (int i = 0; i < 8; i++)
+		be[i] = (unsigned char)(idx >> (56 - 8 * i));
+	XXH3_128bits_update(&h->st, be, 8);
+	XXH3_128bits_update(&h->st, p, len);
+}
+
+/* the buffered block is done; it is len bytes long (CH_BLK but the last) */
+static void
+ch_flush(struct chash *h, size_t len)
+{
+	if (!h->have)
+		return;
+	if (len > h->hi)
+		memset(h->buf + h->hi, 0, len - h->hi);
+	ch_block(h, h->blk, h->buf, len);
+	h->have = 0;
+}
+
+/* n bytes of content at logical offset off (offsets increasing; what was
+ * not fed is zeros) */
+void
+chash_feed(struct chash *h, uint64_t off, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+
+	if (!h->v2) {
+		if (off > h->pos)
+			chash_zeros(h, off - h->pos);
+		XXH3_128bits_update(&h->st, p, n);
+		h->pos = off + n;
+		return;
+	}
+	while (n > 0) {
+		uint64_t b = off / CH_BLK;
+		size_t in = (size_t)(off % CH_BLK), c;
+
+		if (h->have && h->blk != b)
+			ch_flush(h, CH_BLK);	/* data follows: not the last block */
+		if (!h->have && in == 0 && n >= CH_BLK) {
+			ch_block(h, b, p, CH_BLK);
+			off += CH_BLK;
+			p += CH_BLK;
+			n -= CH_BLK;
+			continue;
+		}
+		if (!h->have) {
+			if (chbuf == NULL && (chbuf = malloc(CH_BLK)) == NULL) {
+				h->oom = 1;
+				return;
+			}
+			h->buf = chbuf;
+			h->blk = b;
+			h->hi = 0;
+			h->have = 1;
+		}
+		if (in > h->hi)
+			memset(h->buf + h->hi, 0, in - h->hi);	/* a hole inside the block */
+		c = CH_BLK - in < n ? CH_BLK - in : n;
+		memcpy(h->buf + in, p, c);
+		h->hi = in + c;
+		off += c;
+		p += c;
+		n -= c;
+		if (h->hi == CH_BLK)
+			ch_flush(h, CH_BLK);
+	}
+	h->pos = off;
+}
+
+/* n bytes of zeros at the current position (a hole): version 1 only */
+void
+chash_zeros(struct chash *h, uint64_t n)
+{
+	if (h->v2) {
+		h->pos += n;
+		return;
+	}
 	while (n > 0) {
 		size_t c = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
-		XXH3_128bits_update(st, zeros, c);
+		XXH3_128bits_update(&h->st, zeros, c);
+		n -= c;
+		h->pos += c;
+	}
+}
+
+/* the checksum of `size` bytes of content; 0 or -ENOMEM */
+int
+chash_final(struct chash *h, uint64_t size, unsigned char out[16])
+{
+	XXH128_canonical_t c;
+
+	if (h->v2) {
+		unsigned char be[8];
+		if (h->have) {
+			uint64_t left = size > h->blk * CH_BLK ? size - h->blk * CH_BLK : 0;
+			ch_flush(h, left < CH_BLK ? (size_t)left : CH_BLK);
+		}
+		for (int i = 0; i < 8; i++)
+			be[i] = (unsigned char)(size >> (56 - 8 * i));
+		XXH3_128bits_update(&h->st, be, 8);
+	}
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&h->st));
+	memcpy(out, c.digest, 16);
+	h->have = 0;
+	return h->oom ? -ENOMEM : 0;
+}
+
+static void
+sig_zeros(struct sigw *sw, uint64_t n)
+{
+	while (sw != NULL && n > 0) {
+		size_t c = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
 		sigw_feed(sw, zeros, c);
 		n -= c;
 	}
@@ -173,7 +318,7 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
     unsigned char hash[16], uint64_t *progress, int *werr, struct sigw *sw)
 {
 	unsigned char *buf = thread_buf();
-	XXH3_state_t st;
+	struct chash st;
 	uint64_t off = 0;
 	int rc = 0, direct = 0, trunc = 0, big = 0;
 	int maybe_sparse = (flags & CD_SPARSE) && soff == 0;
@@ -187,7 +332,7 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 		big_get();
 		big = 1;
 	}
-	XXH3_128bits_reset(&st);
+	chash_init(&st, !(flags & CD_HASH1));
 	if (maybe_sparse)
 		trunc = 1;	/* a trailing hole is made by ftruncate */
 	while (off < size) {
@@ -203,7 +348,8 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 			}
 			data = (uint64_t)d > size ? size : (uint64_t)d;
 			if (data > off) {
-				hash_zeros(&st, data - off, sw);
+				chash_zeros(&st, data - off);
+				sig_zeros(sw, data - off);
 				if (progress)
 					atomic_fetch_add((_Atomic uint64_t *)progress, data - off);
 				off = data;
@@ -235,7 +381,8 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 			if (n == 0) {
 				/* the source shrank under us: the rest reads as zeros
 				 * (the caller sees the change with fstat) */
-				hash_zeros(&st, size - off, sw);
+				chash_zeros(&st, size - off);
+				sig_zeros(sw, size - off);
 				if (dst >= 0 && !(flags & CD_WHOLE)) {
 					/* in a pack: write the zeros */
 					memset(buf, 0, BUFSZ < size - off ? BUFSZ : (size_t)(size - off));
@@ -253,7 +400,7 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 				trunc = 1;
 				break;
 			}
-			XXH3_128bits_update(&st, buf, (size_t)n);
+			chash_feed(&st, off, buf, (size_t)n);
 			sigw_feed(sw, buf, (size_t)n);
 			if (dst >= 0) {
 				size_t wn = (size_t)n;
@@ -279,9 +426,7 @@ copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int fl
 		*werr = 1;
 		goto out;
 	}
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-	memcpy(hash, c.digest, 16);
+	rc = chash_final(&st, size, hash);
 out:
 	end_direct(src, dst, &direct);
 	if (big)
@@ -497,6 +642,8 @@ wq_main(void *p)
 	}
 	free(tbuf);
 	tbuf = NULL;
+	free(chbuf);
+	chbuf = NULL;
 	return NULL;
 }
 

@@ -521,7 +521,7 @@ static int
 aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsigned char *buf,
     unsigned char newhash[16], uint64_t *progress)
 {
-	XXH3_state_t st;
+	struct chash st;
 	uint64_t off = 0, oldn = f->aligned.n / 8, newn = (size + SIG_BLOCK - 1) / SIG_BLOCK;
 	uint64_t changed = 0, oldsize = l->oldsize;
 
@@ -534,7 +534,7 @@ aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsign
 	}
 	f->aligned.n = newn * 8;
 	f->rsig.n = 12 + newn * 12;
-	XXH3_128bits_reset(&st);
+	chash_init(&st, 1);
 	while (off < size) {
 		size_t want = size - off > IOBUF ? IOBUF : (size_t)(size - off);
 		ssize_t n = pread(src, buf, want, (off_t)off);
@@ -544,7 +544,7 @@ aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsign
 			n = (ssize_t)want;
 			memset(buf, 0, want);
 		}
-		XXH3_128bits_update(&st, buf, (size_t)n);
+		chash_feed(&st, off, buf, (size_t)n);
 		for (size_t b = 0; b < (size_t)n; b += SIG_BLOCK) {
 			uint64_t pos = off + b, idx = pos / SIG_BLOCK;
 			size_t bl = (size_t)n - b < SIG_BLOCK ? (size_t)n - b : SIG_BLOCK;
@@ -569,10 +569,7 @@ aligned_update(int src, uint64_t size, struct sigfile *f, struct rlog *l, unsign
 		if (progress)
 			__atomic_fetch_add(progress, (uint64_t)n, __ATOMIC_RELAXED);
 	}
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-	memcpy(newhash, c.digest, 16);
-	return 0;
+	return chash_final(&st, size, newhash);
 }
 
 /* (re)start the log file: header only */
@@ -607,7 +604,7 @@ rsync_update(int src, uint64_t size, const struct sigfile *f, struct rlog *l,
 	rs_job_t *djob = NULL;
 	struct dparse dp = { 0 };
 	struct bbuf dout = { 0 };
-	XXH3_state_t st;
+	struct chash st;
 	uint64_t off = 0;
 	int rc;
 
@@ -617,7 +614,7 @@ rsync_update(int src, uint64_t size, const struct sigfile *f, struct rlog *l,
 		rc = -ENOMEM;
 		goto out;
 	}
-	XXH3_128bits_reset(&st);
+	chash_init(&st, 1);
 	while (off < size) {
 		size_t want = size - off > IOBUF ? IOBUF : (size_t)(size - off);
 		ssize_t n = pread(src, buf, want, (off_t)off);
@@ -629,7 +626,7 @@ rsync_update(int src, uint64_t size, const struct sigfile *f, struct rlog *l,
 			n = (ssize_t)want;
 			memset(buf, 0, want);
 		}
-		XXH3_128bits_update(&st, buf, (size_t)n);
+		chash_feed(&st, off, buf, (size_t)n);
 		sigw_feed(*nwp, buf, (size_t)n);
 		dout.n = 0;
 		if ((rc = job_run(djob, buf, (size_t)n, 0, &dout)) < 0)
@@ -647,10 +644,7 @@ rsync_update(int src, uint64_t size, const struct sigfile *f, struct rlog *l,
 		rc = -EPROTO;	/* a delta we do not understand: copy it whole */
 		goto out;
 	}
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
-	memcpy(newhash, c.digest, 16);
-	rc = 0;
+	rc = chash_final(&st, size, newhash);
 out:
 	if (djob)
 		rs_job_free(djob);
@@ -767,13 +761,52 @@ out:
 /* ------------------------------------------------------------------ */
 /* applying the logs */
 
+/* the records of an open log (after its header) onto ofd; 0 or -errno */
+static int
+log_replay(int lfd, int ofd, int crashpoints)
+{
+	unsigned char rh[12], *buf;
+	int rc = 0;
+
+	if ((buf = malloc(IOBUF)) == NULL)
+		return -ENOMEM;
+	for (;;) {
+		if (read(lfd, rh, 12) != 12) {
+			rc = -EBADMSG;	/* a log of the committed generation must be whole */
+			break;
+		}
+		uint64_t off = be(rh, 8);
+		uint32_t len = (uint32_t)be(rh + 8, 4);
+		if (off == UINT64_MAX) {
+			unsigned char tail[24];
+			if (read(lfd, tail, 24) != 24)
+				rc = -EBADMSG;
+			else if (ftruncate(ofd, (off_t)be(tail, 8)) < 0 || fsync(ofd) < 0)
+				rc = -errno;
+			break;
+		}
+		if (len > IOBUF || read(lfd, buf, len) != (ssize_t)len) {
+			rc = -EBADMSG;
+			break;
+		}
+		if (pwrite(ofd, buf, len, (off_t)off) != (ssize_t)len) {
+			rc = -errno;
+			break;
+		}
+		if (crashpoints)
+			stor_crashpoint("delta-record");
+	}
+	free(buf);
+	return rc;
+}
+
 /* Apply dirfd/ID.log to dirfd/ID if it is of generation gen; remove it.
  * Returns 1 applied, 0 discarded (another generation), -errno. */
 static int
 log_apply(int dirfd, const char *lname, uint64_t gen)
 {
 	char oname[64];
-	unsigned char hdr[24], rh[12], *buf = NULL;
+	unsigned char hdr[24];
 	int lfd = -1, ofd = -1, rc;
 	size_t blen = strlen(lname) - 4;
 
@@ -791,39 +824,8 @@ log_apply(int dirfd, const char *lname, uint64_t gen)
 		rc = -errno;
 		goto out;
 	}
-	if ((buf = malloc(IOBUF)) == NULL) {
-		rc = -ENOMEM;
+	if ((rc = log_replay(lfd, ofd, 1)) < 0)
 		goto out;
-	}
-	for (;;) {
-		if (read(lfd, rh, 12) != 12) {
-			rc = -EBADMSG;	/* a log of the committed generation must be whole */
-			goto out;
-		}
-		uint64_t off = be(rh, 8);
-		uint32_t len = (uint32_t)be(rh + 8, 4);
-		if (off == UINT64_MAX) {
-			unsigned char tail[24];
-			if (read(lfd, tail, 24) != 24) {
-				rc = -EBADMSG;
-				goto out;
-			}
-			if (ftruncate(ofd, (off_t)be(tail, 8)) < 0 || fsync(ofd) < 0) {
-				rc = -errno;
-				goto out;
-			}
-			break;
-		}
-		if (len > IOBUF || read(lfd, buf, len) != (ssize_t)len) {
-			rc = -EBADMSG;
-			goto out;
-		}
-		if (pwrite(ofd, buf, len, (off_t)off) != (ssize_t)len) {
-			rc = -errno;
-			goto out;
-		}
-		stor_crashpoint("delta-record");
-	}
 	{
 		char sn[80], nsn[80];
 		snprintf(sn, sizeof(sn), "%s.sig", oname);
@@ -839,9 +841,51 @@ drop:
 	if (unlinkat(dirfd, lname, 0) < 0 && rc >= 0)
 		rc = -errno;
 out:
-	free(buf);
 	if (ofd >= 0)
 		close(ofd);
+	close(lfd);
+	return rc;
+}
+
+int
+delta_overlay(int dirfd, uint64_t id, uint64_t gen, int tmpdirfd)
+{
+	char lname[40], oname[24];
+	unsigned char hdr[24], h[16];
+	struct stat st;
+	int lfd = -1, ofd = -1, tfd = -1, own = -1, werr, rc;
+
+	snprintf(oname, sizeof(oname), "%016llx", (unsigned long long)id);
+	snprintf(lname, sizeof(lname), "%s.log", oname);
+	if ((lfd = openat(dirfd, lname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if (read(lfd, hdr, 24) != 24 || memcmp(hdr, LOG_MAGIC, 8) != 0 || be(hdr + 8, 8) != gen) {
+		rc = -ENOENT;	/* not of this manifest: the object is as it was */
+		goto out;
+	}
+	if ((ofd = openat(dirfd, oname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fstat(ofd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (tmpdirfd < 0 && (tmpdirfd = own = open("/var/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		tmpdirfd = own = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tmpdirfd < 0 || (tfd = openat(tmpdirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = copy_range(ofd, 0, tfd, 0, (uint64_t)st.st_size, CD_WHOLE | CD_SPARSE, h, NULL,
+	    &werr, NULL)) < 0 || (rc = log_replay(lfd, tfd, 0)) < 0)
+		goto out;
+	rc = tfd;
+	tfd = -1;
+out:
+	if (tfd >= 0)
+		close(tfd);
+	if (ofd >= 0)
+		close(ofd);
+	if (own >= 0)
+		close(own);
 	close(lfd);
 	return rc;
 }

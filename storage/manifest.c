@@ -6,7 +6,7 @@
  * bytes with every byte outside 0x21-0x7e and '%', '=' written %XX, an
  * empty string written "-" (and a literal "-" as %2D):
  *
- *   pcm-agent-manifest 1
+ *   pcm-agent-manifest 2
  *   meta created=SECS next_obj=N gen=N prestage=0|1 source=S cluster=S instance=S
  *   TYPE PARENT NAME MODE UID GID MTIME SIZE INO CTIME OBJ HASH RDEV LINK TARGET FLAGS [XNAME=XVALUE]...
  *   ...
@@ -16,7 +16,12 @@
  * are in pre-order: a directory, then everything below it); MODE octal
  * permission bits; times SECS.NSECS; OBJ hex object id (0: none), or
  * ID@OFFSET for a small file stored in a pack object at that offset; HASH
- * 32 hex digits of XXH3-128 of the data or "-".
+ * 32 hex digits of XXH3-128 of the data or "-".  FLAGS hex: 1 the file
+ * changed while it was read, 2 HASH is the version 2 checksum (holes not
+ * hashed, see copy.c).  Version 1 manifests (no version 2 checksums) are
+ * read, and written when no entry has a version 2 checksum; version 2 is
+ * written otherwise, so that an older pcm-agent refuses the save instead of
+ * finding every file damaged.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +36,8 @@
 
 #include "priv.h"
 
-#define MF_MAGIC "pcm-agent-manifest 1"
+#define MF_MAGIC "pcm-agent-manifest 2"
+#define MF_MAGIC1 "pcm-agent-manifest 1"
 
 _Static_assert(sizeof(struct mf_entry) <= 112, "keep manifest entries small (memory at 200k files)");
 
@@ -283,15 +289,17 @@ mf_write(struct manifest *mf, FILE *fp)
 	size_t count = 0;
 	int rc;
 
-	int drops = 0;
-	for (size_t i = 0; i < mf->n && !drops; i++)
-		drops = (mf->e[i].wflags & MF_W_DROP) != 0;
+	int drops = 0, v2 = 0;
+	for (size_t i = 0; i < mf->n; i++) {
+		drops |= (mf->e[i].wflags & MF_W_DROP) != 0;
+		v2 |= (mf->e[i].flags & MF_F_HASH2) != 0;
+	}
 	if (st == NULL || (drops && (map = malloc((mf->n + 1) * sizeof(*map))) == NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	XXH3_128bits_reset(st);
-	lb_puts(&b, MF_MAGIC "\n");
+	lb_puts(&b, v2 ? MF_MAGIC "\n" : MF_MAGIC1 "\n");
 	lb_printf(&b, "meta created=%" PRId64 " next_obj=%" PRIu64 " gen=%" PRIu64
 	    " prestage=%d source=", mf->created, mf->next_obj, mf->gen, mf->prestage ? 1 : 0);
 	lb_esc(&b, mf->source ? mf->source : "", mf->source ? strlen(mf->source) : 0);
@@ -533,6 +541,7 @@ struct rd {
 	unsigned long	 line;
 	uint32_t	*stack;		/* current directory path, for the pre-order check */
 	size_t		 sn, scap;
+	int		 v1;		/* a version 1 manifest: no version 2 checksums */
 };
 
 static int __attribute__((format(printf, 2, 3)))
@@ -623,6 +632,10 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 		goto fail;
 	}
 	e.flags = (uint8_t)v64;
+	if (r->v1 && (e.flags & MF_F_HASH2)) {
+		rc = rd_err(r, "a version 2 checksum in a version 1 manifest");
+		goto fail;
+	}
 	e.mode = (uint16_t)mode;
 	if (e.type == MF_CHR || e.type == MF_BLK)
 		e.rdev = rdev;
@@ -844,7 +857,11 @@ read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t er
 		XXH3_128bits_update(st, line, (size_t)len);
 		line[len - 1] = '\0';
 		if (r.line == 1) {
-			if (strcmp(line, MF_MAGIC) != 0) {
+			if (strcmp(line, MF_MAGIC) == 0) {
+				r.v1 = 0;
+			} else if (strcmp(line, MF_MAGIC1) == 0) {
+				r.v1 = 1;
+			} else {
 				rc = rd_err(&r, "not a pcm-agent manifest (no \"" MF_MAGIC "\" header)");
 				goto out;
 			}

@@ -26,6 +26,7 @@ enum mf_type {
 };
 
 #define MF_F_CHANGED	0x1	/* changed while it was read: the next save copies it again */
+#define MF_F_HASH2	0x2	/* hash is the version 2 checksum (holes not hashed: copy.c) */
 
 struct mf_xattr {
 	char	*name;		/* NUL-terminated */
@@ -150,14 +151,31 @@ struct copy_stats {
 };
 
 /*
- * Copy src to dst keeping holes (SEEK_DATA/SEEK_HOLE), hashing the logical
- * content (holes as zeros) into hash.  dst may be -1 (hash only).
+ * Copy src to dst keeping holes (SEEK_DATA/SEEK_HOLE), computing the
+ * content checksum (version 2, holes skipped; CD_HASH1: version 1) into hash.  dst may be -1 (hash only).
  * Stops at `size` bytes (the size seen when the copy started) and leaves
  * dst with exactly that size.  `progress` (may be NULL) is added to as
  * bytes pass.  0 or -errno; *werr = 1 when the error was on dst.
  */
 int copy_data(int src, int dst, uint64_t size, int maybe_sparse, unsigned char hash[16],
     uint64_t *progress, int *werr);
+
+/* the content checksum, version 1 or 2 (copy.c); feed offsets increase */
+#ifndef XXH_STATIC_LINKING_ONLY
+#define XXH_STATIC_LINKING_ONLY
+#endif
+#include <xxhash.h>
+struct chash {
+	XXH3_state_t	 st;
+	uint64_t	 pos, blk;
+	unsigned char	*buf;		/* the thread's block buffer */
+	size_t		 hi;		/* bytes of it set */
+	int		 v2, have, oom;
+};
+void chash_init(struct chash *h, int v2);
+void chash_feed(struct chash *h, uint64_t off, const void *data, size_t n);
+void chash_zeros(struct chash *h, uint64_t n);
+int chash_final(struct chash *h, uint64_t size, unsigned char out[16]);
 
 struct sigw;
 /*
@@ -167,6 +185,9 @@ struct sigw;
  */
 #define CD_WHOLE	0x1
 #define CD_SPARSE	0x2
+#define CD_HASH1	0x4	/* the version 1 checksum (holes hashed as zeros) */
+/* CD_HASH1 for an entry whose checksum is of version 1 */
+#define CD_HASHV(e)	(((e)->flags & MF_F_HASH2) ? 0 : CD_HASH1)
 int copy_range(int src, uint64_t soff, int dst, uint64_t doff, uint64_t size, int flags,
     unsigned char hash[16], uint64_t *progress, int *werr, struct sigw *sw);
 /* copy_data, also feeding the logical content to a signature (sw may be NULL) */
@@ -201,6 +222,12 @@ int delta_recover(int savefd, const int objfd[256], uint64_t gen, int *applied);
  * knows them): no scan of objects/.  0 or -errno. */
 int delta_apply_ids(int savefd, const int objfd[256], const uint64_t *ids, size_t n, uint64_t gen,
     int *applied);
+
+/* On a read-only target: if dirfd/ID.log is a log of generation gen, a
+ * private copy of object ID with the log applied (an unlinked file in
+ * tmpdirfd, or in /var/tmp when tmpdirfd < 0), at offset 0; -ENOENT when
+ * there is no such log; other -errno.  The target is only read. */
+int delta_overlay(int dirfd, uint64_t id, uint64_t gen, int tmpdirfd);
 
 /* Read the user/trusted/security/system.posix_acl xattrs of fd (or of
  * path when fd < 0) into e.  0 or -errno (-ENOTSUP is not an error: none). */

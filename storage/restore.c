@@ -3,15 +3,29 @@
  * restore.c - restore a save into a directory, verify a save, compare a
  * directory with a save, find a save.
  *
- * Restore creates entries in manifest order (pre-order) beneath the
- * destination through directory fds with no symlink following: anything
- * in the way (a planted symlink, a file where a directory belongs) is
- * removed and replaced, never followed.  File data is copied by worker
- * threads from the objects, checksummed as it is written; owners, xattrs,
- * modes and times follow the data, and a directory's metadata is applied
- * once everything below it is created.  A file already there with the
- * saved size and mtime (a crashed earlier run) is re-read and checked
- * instead of copied again.
+ * The destination is hostile: at boot, users can log in while restore
+ * runs, and anything may be planted there beforehand.  The model (see
+ * storage/README.md, "Safety as root"):
+ *   - every directory restore writes into, the destination itself
+ *     included, is root-owned 0700 from before its first child is created
+ *     until every child is in place; its saved owner, mode, xattrs and
+ *     times are applied last (children first, in reverse pre-order);
+ *   - every file is a new inode (O_TMPFILE, else a random name created
+ *     with O_EXCL) that gets its data, owner, xattrs, mode and times
+ *     through its own fd and only then a name (linkat, or rename); hard
+ *     links are made to that inode only (checked by inode number);
+ *   - an existing file is kept only when it already is what restore
+ *     would make (regular, one link, the saved owner, mode, size and
+ *     mtime) and its content matches the checksum; then only its times
+ *     and xattrs are set, again through the fd that was checked;
+ *   - anything in the way is never followed nor written into: a stale
+ *     non-directory or an empty directory owned by root or the saved
+ *     owner is removed, anything else (another user's entry, a non-empty
+ *     directory) is moved aside into DEST/.pcm-agent-quarantine/<id>/,
+ *     root-only, and named in the result.  A restore never fails because
+ *     of what a user put in the destination.
+ * File data is copied by worker threads from the objects, checksummed as
+ * it is written.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,13 +34,22 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "priv.h"
+
+#define QDIR		".pcm-agent-quarantine"
+#define W_SKIP		0x4000	/* wflags: not restored (the saved quarantine) */
+#define INO_FAILED	UINT64_MAX
 
 struct rst {
 	const struct stor_opts	*o;
@@ -41,13 +64,26 @@ struct rst {
 	pthread_mutex_t		 mu;
 	struct { uint64_t id; int fd; } *pk;	/* open packs (main thread) */
 	size_t			 npk, pkcap, pklast;
+	int			 ro_deltas;	/* read-only target with pending delta logs */
+	int			 tmpdirfd;	/* where patched copies of those objects go */
+	/* restore only */
+	_Atomic uint32_t	*pend;		/* per directory: children not yet final */
+	int			*dfd;		/* per directory: its fd until it is final */
+	_Atomic uint64_t	*ino;		/* per file: its new inode once in place */
+	uint32_t		*defer;		/* directories left, waiting for children */
+	size_t			 ndefer, defercap;
+	uint32_t		*links;		/* hard links waiting for their file */
+	size_t			 nlinks, linkcap;
+	_Atomic int		 notmpfile;	/* O_TMPFILE unsupported: random names */
+	int			 qfd;		/* the quarantine of this run (under mu) */
+	uint64_t		 qseq;
+	char			 opid[64];
 };
 
 struct rjob {
 	uint32_t	idx;
 	int		objfd;		/* -1: empty file */
-	int		dstfd;		/* -1: verify the object only */
-	int		existing;	/* dst already holds a file of the right size and mtime */
+	int		keep;		/* restore: try to keep the file at the name */
 	int		shared;		/* objfd is a pack shared by many jobs: not closed */
 	uint64_t	objoff;		/* where the data starts in objfd */
 };
@@ -116,15 +152,23 @@ open_object(int objfd[256], uint64_t id)
 }
 
 /* The fd holding e's data: its own object (the caller closes it), or a
- * pack kept open for every file in it (*shared = 1).  -errno if missing. */
+ * pack kept open for every file in it (*shared = 1).  -errno if missing.
+ * On a read-only target with pending delta logs, an object with a log of
+ * the manifest's generation is read from a patched private copy. */
 static int
 entry_objfd(struct rst *r, const struct mf_entry *e, int *shared)
 {
 	int fd;
 
 	*shared = 0;
-	if (!e->packed)
+	if (!e->packed) {
+		if (r->ro_deltas && r->objfd[e->obj & 0xff] >= 0) {
+			fd = delta_overlay(r->objfd[e->obj & 0xff], e->obj, r->mf->gen, r->tmpdirfd);
+			if (fd != -ENOENT)
+				return fd;
+		}
 		return open_object(r->objfd, e->obj);
+	}
 	if (r->npk > 0 && r->pk[r->pklast].id == e->obj) {
 		*shared = 1;
 		return r->pk[r->pklast].fd;
@@ -173,12 +217,21 @@ set_times(struct timespec ts[2], const struct mf_entry *e)
 	ts[1].tv_nsec = e->mtime_ns;
 }
 
-/* a save interrupted after its manifest was committed: finish it first */
+/* a save interrupted after its manifest was committed: finish it first,
+ * or on a read-only target read its objects through the logs */
 static int
-recover(struct rst *r)
+recover(struct rst *r, int ro)
 {
 	int applied, rc;
 
+	if (ro) {
+		if (faccessat(r->savefd, "DELTAS", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+			r->ro_deltas = 1;
+			slog_notice("%s: read-only, with the delta logs of an interrupted save: "
+			    "applying them to private copies of their objects", r->savedir);
+		}
+		return 0;
+	}
 	if ((rc = delta_recover(r->savefd, r->objfd, r->mf->gen, &applied)) < 0)
 		return seterr(r->res, rc, "cannot apply the pending delta logs in %s: %s",
 		    r->savedir, strerror(-rc));
@@ -188,19 +241,36 @@ recover(struct rst *r)
 	return 0;
 }
 
-/* owner, xattrs (ACLs), mode, times of an open file or directory */
+/*
+ * Owner, xattrs (ACLs), mode, times of an open file or directory.  The
+ * setuid and setgid bits (and a file capability) are applied only when
+ * the owner was: on a destination that refuses chown (NFS with root
+ * squash) they would land on a file of the wrong owner.
+ */
 static int
-apply_meta_fd(int fd, const struct mf_entry *e)
+apply_meta_fd(int fd, const struct mf_entry *e, const char *dest, const char *path)
 {
 	struct timespec ts[2];
-	int rc = 0;
+	mode_t mode = e->mode;
+	int rc = 0, owned = 1;
 
-	if (fchown(fd, e->uid, e->gid) < 0)
+	if (fchown(fd, e->uid, e->gid) < 0) {
 		rc = -errno;
-	int x = xattrs_set(fd, NULL, e);
-	if (x < 0 && x != -ENOTSUP && rc == 0)
-		rc = x;
-	if (fchmod(fd, e->mode) < 0 && rc == 0)
+		owned = 0;
+		if (mode & 06000)
+			slog_warn("%s/%s: cannot set its owner (%s): restored without its setuid/"
+			    "setgid bits", dest, path, strerror(errno));
+		mode &= (mode_t)~06000;
+	}
+	for (uint32_t i = 0; i < e->nxattrs; i++) {
+		const struct mf_xattr *x = &e->xattrs[i];
+		if (!owned && strcmp(x->name, "security.capability") == 0)
+			continue;
+		if (fsetxattr(fd, x->name, x->value, x->len, 0) < 0 && errno != ENOTSUP &&
+		    rc == 0)
+			rc = -errno;
+	}
+	if (fchmod(fd, mode) < 0 && rc == 0)
 		rc = -errno;
 	set_times(ts, e);
 	if (futimens(fd, ts) < 0 && rc == 0)
@@ -217,6 +287,7 @@ bad_entry(struct rst *r, uint32_t idx, const char *why)
 	slog_warn("%s: %s", mf_path(r->mf, idx, pbuf, sizeof(pbuf)), why);
 }
 
+/* verify: read an object back and check it against its entry */
 static void
 rjob_run(void *p, void *arg)
 {
@@ -230,19 +301,319 @@ rjob_run(void *p, void *arg)
 
 	if (atomic_load(&r->fatal))
 		goto out;
-	if (j->existing) {
-		/* a file left by an interrupted run: check it rather than copy it */
-		rc = copy_data(j->dstfd, -1, e->size, 1, h, NULL, &werr);
-		if (rc == 0 && memcmp(h, e->hash, 16) == 0) {
-			atomic_fetch_add((_Atomic uint64_t *)&r->prog.bytes_done, e->size);
-			goto meta;
+	if (fstat(j->objfd, &st) < 0 || (e->packed ?
+	    (uint64_t)st.st_size < j->objoff + e->size : (uint64_t)st.st_size != e->size)) {
+		bad_entry(r, j->idx, "its saved object has the wrong size (the save is damaged)");
+		goto out;
+	}
+	rc = copy_range(j->objfd, j->objoff, -1, 0, e->size,
+	    CD_WHOLE | (e->packed ? 0 : CD_SPARSE) | CD_HASHV(e), h, &r->prog.bytes_done, &werr,
+	    NULL);
+	if (rc < 0) {
+		rst_fatal(r, rc, "cannot read the object of %s from %s: %s",
+		    mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)), r->savedir, strerror(-rc));
+		goto out;
+	}
+	if (memcmp(h, e->hash, 16) != 0) {
+		bad_entry(r, j->idx, "checksum mismatch: the saved copy is damaged");
+		goto out;
+	}
+	atomic_fetch_add((_Atomic uint64_t *)&r->prog.files_done, 1);
+out:
+	if (j->objfd >= 0 && !j->shared)
+		close(j->objfd);
+	free(j);
+}
+
+/* ------------------------------------------------------------------ */
+/* the quarantine: DEST/.pcm-agent-quarantine/<id>/, root 0700 */
+
+static int
+root_dir_ok(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 &&
+	    (st.st_mode & 07777) == 0700;
+}
+
+static void
+rand_name(char *buf, size_t len, const char *prefix)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)now_mono() * 1000003u ^ (uint64_t)getpid();
+	snprintf(buf, len, "%s%016llx", prefix, (unsigned long long)v);
+}
+
+/* create or open it (r->mu held): an existing .pcm-agent-quarantine that
+ * is not a root 0700 directory (planted) is itself moved into it */
+static int
+quarantine_open(struct rst *r)
+{
+	char stray[64] = "";
+	struct stat st;
+	int top = -1, rc;
+
+	if (fstatat(r->destfd, QDIR, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !(S_ISDIR(st.st_mode) && st.st_uid == 0 && (st.st_mode & 07777) == 0700)) {
+		rand_name(stray, sizeof(stray), ".pcm-agent-stray.");
+		if (renameat(r->destfd, QDIR, r->destfd, stray) < 0)
+			return -errno;
+	}
+	if (mkdirat(r->destfd, QDIR, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((top = safe_openat(r->destfd, QDIR, O_RDONLY | O_DIRECTORY, 0, 0)) < 0)
+		return top;
+	if (!root_dir_ok(top)) {
+		close(top);
+		return -EPERM;
+	}
+	if (mkdirat(top, r->opid, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		close(top);
+		return rc;
+	}
+	r->qfd = safe_openat(top, r->opid, O_RDONLY | O_DIRECTORY, 0, 0);
+	close(top);
+	if (r->qfd < 0 || !root_dir_ok(r->qfd)) {
+		rc = r->qfd < 0 ? r->qfd : -EPERM;
+		if (r->qfd >= 0)
+			close(r->qfd);
+		r->qfd = -1;
+		return rc;
+	}
+	snprintf(r->res->quarantine, sizeof(r->res->quarantine), "%s/%s/%s", r->dest, QDIR,
+	    r->opid);
+	if (stray[0] != '\0') {
+		if (renameat(r->destfd, stray, r->qfd, "000000-" QDIR) == 0) {
+			r->res->quarantined++;
+			slog_warn("%s/%s was not a root-only directory: moved aside to %s/000000-%s",
+			    r->dest, QDIR, r->res->quarantine, QDIR);
 		}
-		if (ftruncate(j->dstfd, 0) < 0) {
-			rc = -errno;
-			rst_fatal(r, rc, "cannot truncate %s/%s: %s", r->dest,
-			    mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)), strerror(errno));
-			goto out;
+	}
+	return 0;
+}
+
+/*
+ * A mount in the way (a user can mount FUSE on a directory of theirs, and
+ * root may not even stat it): detach it, so that what is under it can be
+ * moved aside.  1 detached, 0 not a mount we could detach.
+ */
+static int
+detach_mount(struct rst *r, int dfd, const char *name, uint32_t idx)
+{
+	char path[PATH_MAX], pbuf[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dfd, name) >= (int)sizeof(path) ||
+	    umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		return 0;
+	slog_warn("%s/%s: a mount was in the way: detached", r->dest,
+	    mf_path(r->mf, idx, pbuf, sizeof(pbuf)));
+	return 1;
+}
+
+/* move dfd/name (never followed) into the quarantine; 0 or -errno */
+static int
+quarantine(struct rst *r, int dfd, const char *name, uint32_t idx, const char *why)
+{
+	char qn[NAME_MAX + 1], pbuf[PATH_MAX], qdir[sizeof(r->res->quarantine)];
+	int rc = 0;
+
+	pthread_mutex_lock(&r->mu);
+	if (r->qfd < 0)
+		rc = quarantine_open(r);
+	for (int tries = 0; rc == 0; tries++) {
+		snprintf(qn, sizeof(qn), "%06llu-%.240s", (unsigned long long)++r->qseq, name);
+		if (renameat2(dfd, name, r->qfd, qn, RENAME_NOREPLACE) == 0)
+			break;
+		rc = -errno;
+		if (rc == -EBUSY && tries == 0 && detach_mount(r, dfd, name, idx)) {
+			rc = 0;		/* a mount point: now the directory under it */
+			continue;
 		}
+		if (rc == -EINVAL) {	/* no RENAME_NOREPLACE here */
+			struct stat st;
+			if (fstatat(r->qfd, qn, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				rc = -EEXIST;
+			else
+				rc = renameat(dfd, name, r->qfd, qn) == 0 ? 0 : -errno;
+			if (rc == 0)
+				break;
+		}
+		if (rc != -EEXIST || tries > 1000)
+			break;
+		rc = 0;		/* the same id used before: the next number */
+	}
+	if (rc == 0)
+		r->res->quarantined++;
+	snprintf(qdir, sizeof(qdir), "%s", r->res->quarantine);
+	pthread_mutex_unlock(&r->mu);
+	if (rc == 0)
+		slog_warn("%s/%s: %s: moved aside to %s/%s", r->dest,
+		    mf_path(r->mf, idx, pbuf, sizeof(pbuf)), why, qdir, qn);
+	else
+		rst_fatal(r, rc, "cannot move %s/%s (%s) aside into %s/%s: %s", r->dest,
+		    mf_path(r->mf, idx, pbuf, sizeof(pbuf)), why, r->dest, QDIR, strerror(-rc));
+	return rc;
+}
+
+/*
+ * Clear dfd/<entry idx's name> for a new entry: a non-directory or an
+ * empty directory owned by root or the entry's saved owner is removed;
+ * anything else is moved to the quarantine.  Never followed.  0 or -errno
+ * (fatal set).
+ */
+static int
+clear_way(struct rst *r, int dfd, uint32_t idx)
+{
+	const struct mf_entry *e = &r->mf->e[idx];
+	char pbuf[PATH_MAX];
+	struct stat st;
+	int mine;
+
+	if (fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    (errno == ENOENT || !detach_mount(r, dfd, e->name, idx) ||
+	    fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0))
+		return errno == ENOENT ? 0 : rst_fatal(r, -errno, "cannot stat %s/%s: %s",
+		    r->dest, mf_path(r->mf, idx, pbuf, sizeof(pbuf)), strerror(errno));
+	mine = st.st_uid == 0 || st.st_uid == e->uid;
+	if (mine && !S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, e->name, 0) == 0 || errno == ENOENT)
+			return 0;
+	} else if (mine && unlinkat(dfd, e->name, AT_REMOVEDIR) == 0) {
+		return 0;
+	}
+	return quarantine(r, dfd, e->name, idx, !mine ? "another user's entry is in the way" :
+	    S_ISDIR(st.st_mode) ? "a non-empty directory is in the way" : "in the way");
+}
+
+/* ------------------------------------------------------------------ */
+/* files: a new inode, named last */
+
+static int
+new_inode(struct rst *r, int dirfd, char *tmp, size_t tlen)
+{
+	int fd;
+
+	tmp[0] = '\0';
+	if (!atomic_load(&r->notmpfile)) {
+		if ((fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+			return fd;
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return -errno;
+		atomic_store(&r->notmpfile, 1);
+	}
+	for (int i = 0; i < 64; i++) {
+		rand_name(tmp, tlen, ".pcm-agent-restore.");
+		fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/* link fd (an inode of ours) at dirfd/name; -EEXIST when taken */
+static int
+link_fd(int fd, int dirfd, const char *name)
+{
+	char proc[64];
+
+	if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+}
+
+/* give our inode fd its name (clearing the way when something is there) */
+static int
+place(struct rst *r, int dirfd, int fd, const char *tmp, uint32_t idx)
+{
+	const struct mf_entry *e = &r->mf->e[idx];
+	int rc = -EEXIST;
+
+	for (int tries = 0; tries < 4; tries++) {
+		if (tmp[0] != '\0')
+			rc = renameat2(dirfd, tmp, dirfd, e->name, RENAME_NOREPLACE) == 0 ? 0 : -errno;
+		else
+			rc = link_fd(fd, dirfd, e->name);
+		if (rc == -EINVAL && tmp[0] != '\0') {
+			struct stat st;
+			rc = fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? -EEXIST :
+			    renameat(dirfd, tmp, dirfd, e->name) == 0 ? 0 : -errno;
+		}
+		if (rc != -EEXIST)
+			break;
+		if ((rc = clear_way(r, dirfd, idx)) < 0)
+			break;
+		rc = -EEXIST;
+	}
+	return rc;
+}
+
+/*
+ * The file at the name already is what restore would make (a run that was
+ * interrupted, or a restore over its own earlier result): regular, one
+ * link, the saved owner, mode, size and mtime.  Then its content is
+ * checked through the fd that was checked, and only xattrs and times are
+ * set.  1 kept, 0 not (write a new one).
+ */
+static int
+keep_existing(struct rst *r, int dirfd, uint32_t idx)
+{
+	const struct mf_entry *e = &r->mf->e[idx];
+	unsigned char h[16];
+	struct timespec ts[2];
+	struct stat st, dst;
+	int fd, werr, kept = 0;
+
+	if (fstat(dirfd, &dst) < 0 ||
+	    (fd = safe_openat(dirfd, e->name, O_RDONLY | O_NONBLOCK, 0, 1)) < 0)
+		return 0;	/* (RESOLVE_NO_XDEV: never a file a user mounted there) */
+	/* xattrs are set on root's files only: a file capability (or an ACL)
+	 * must not land on an inode its owner may hold open for writing */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != e->uid || st.st_gid != e->gid || (st.st_mode & 07777) != e->mode ||
+	    (uint64_t)st.st_size != e->size || st.st_mtim.tv_sec != e->mtime_s ||
+	    st.st_mtim.tv_nsec != e->mtime_ns || (e->nxattrs > 0 && st.st_uid != 0) ||
+	    st.st_dev != dst.st_dev)
+		goto out;
+	if (copy_range(fd, 0, -1, 0, e->size, CD_WHOLE | CD_SPARSE | CD_HASHV(e), h, NULL, &werr,
+	    NULL) < 0 || memcmp(h, e->hash, 16) != 0)
+		goto out;
+	xattrs_set(fd, NULL, e);
+	set_times(ts, e);
+	futimens(fd, ts);
+	r->ino[idx] = st.st_ino;
+	kept = 1;
+out:
+	close(fd);
+	return kept;
+}
+
+/* restore: one file */
+static void
+rfile_run(void *p, void *arg)
+{
+	struct rjob *j = p;
+	struct rst *r = arg;
+	const struct mf_entry *e = &r->mf->e[j->idx];
+	int dirfd = r->dfd[e->parent];
+	unsigned char h[16];
+	char pbuf[PATH_MAX], tmp[64] = "";
+	struct stat st;
+	int fd = -1, rc, werr = 0;
+
+	if (atomic_load(&r->fatal))
+		goto out;
+	if (j->keep && keep_existing(r, dirfd, j->idx)) {
+		atomic_fetch_add((_Atomic uint64_t *)&r->prog.bytes_done, e->size);
+		atomic_fetch_add((_Atomic uint64_t *)&r->prog.files_done, 1);
+		goto out;
 	}
 	if (j->objfd >= 0) {
 		if (fstat(j->objfd, &st) < 0 || (e->packed ?
@@ -254,8 +625,14 @@ rjob_run(void *p, void *arg)
 		bad_entry(r, j->idx, "its saved object is missing (the save is damaged)");
 		goto out;
 	}
-	rc = copy_range(j->objfd >= 0 ? j->objfd : j->dstfd, j->objoff, j->dstfd, 0, e->size,
-	    CD_WHOLE | (e->packed ? 0 : CD_SPARSE), h, &r->prog.bytes_done, &werr, NULL);
+	if ((fd = new_inode(r, dirfd, tmp, sizeof(tmp))) < 0) {
+		rst_fatal(r, fd, "cannot create a file in %s/%s: %s", r->dest,
+		    mf_path(r->mf, e->parent, pbuf, sizeof(pbuf)), strerror(-fd));
+		goto out;
+	}
+	rc = copy_range(j->objfd >= 0 ? j->objfd : fd, j->objoff, fd, 0, e->size,
+	    CD_WHOLE | (e->packed ? 0 : CD_SPARSE) | CD_HASHV(e), h, &r->prog.bytes_done, &werr,
+	    NULL);
 	if (rc < 0) {
 		if (werr)
 			rst_fatal(r, rc, "cannot write %s/%s: %s%s", r->dest,
@@ -267,79 +644,229 @@ rjob_run(void *p, void *arg)
 		goto out;
 	}
 	if (memcmp(h, e->hash, 16) != 0) {
-		/* times are not set: a run after the save is repaired tries again */
-		bad_entry(r, j->idx, "checksum mismatch: the saved copy is damaged");
+		bad_entry(r, j->idx, "checksum mismatch: the saved copy is damaged (not restored)");
 		goto out;
 	}
-meta:
-	if (j->dstfd >= 0) {
-		if ((rc = apply_meta_fd(j->dstfd, e)) < 0)
-			slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
-			    mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
-		stor_crashpoint("restore-file");
+	if ((rc = apply_meta_fd(fd, e, r->dest, mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)))) < 0)
+		slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
+		    mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
+	if ((rc = place(r, dirfd, fd, tmp, j->idx)) < 0) {
+		rst_fatal(r, rc, "cannot name %s/%s: %s", r->dest,
+		    mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
+		goto out;
 	}
+	tmp[0] = '\0';
+	if (fstat(fd, &st) == 0)
+		r->ino[j->idx] = st.st_ino;
+	stor_crashpoint("restore-file");
 	atomic_fetch_add((_Atomic uint64_t *)&r->prog.files_done, 1);
 out:
+	if (r->ino[j->idx] == 0)
+		r->ino[j->idx] = INO_FAILED;
+	if (tmp[0] != '\0')
+		unlinkat(dirfd, tmp, 0);
+	if (fd >= 0)
+		close(fd);
 	if (j->objfd >= 0 && !j->shared)
 		close(j->objfd);
-	if (j->dstfd >= 0)
-		close(j->dstfd);
+	atomic_fetch_sub(&r->pend[e->parent], 1);
 	free(j);
+}
+
+/* ------------------------------------------------------------------ */
+/* directories: root 0700 until their children are done */
+
+/* lock a directory of ours: root-owned 0700, no default ACL to inherit */
+static int
+lock_dir(int fd)
+{
+	if (fchown(fd, 0, 0) < 0 && errno != EPERM)
+		return -errno;
+	if (fchmod(fd, 0700) < 0)
+		return -errno;
+	if (fremovexattr(fd, "system.posix_acl_default") < 0 && errno != ENODATA &&
+	    errno != ENOTSUP && errno != EOPNOTSUPP)
+		return -errno;
+	return 0;
+}
+
+/* apply a directory's saved metadata: its children are all in place */
+static void
+dir_final(struct rst *r, uint32_t idx)
+{
+	const struct mf_entry *e = &r->mf->e[idx];
+	char pbuf[PATH_MAX];
+	int rc;
+
+	if (r->dfd[idx] < 0)
+		return;
+	if ((rc = apply_meta_fd(r->dfd[idx], e, r->dest, mf_path(r->mf, idx, pbuf, sizeof(pbuf)))) < 0)
+		slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
+		    mf_path(r->mf, idx, pbuf, sizeof(pbuf)), strerror(-rc));
+	close(r->dfd[idx]);
+	r->dfd[idx] = -1;
+	if (idx != 0)
+		atomic_fetch_sub(&r->pend[e->parent], 1);
+	stor_crashpoint("restore-dirmeta");
 }
 
 static void
 dir_popped(uint32_t idx, int fd, void *arg)
 {
 	struct rst *r = arg;
-	char pbuf[PATH_MAX];
-	int rc;
 
-	if ((rc = apply_meta_fd(fd, &r->mf->e[idx])) < 0)
-		slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
-		    mf_path(r->mf, idx, pbuf, sizeof(pbuf)), strerror(-rc));
-	close(fd);
-	stor_crashpoint("restore-dirmeta");
+	if (r->dfd[idx] != fd) {	/* not one of ours (a failed restore_dir) */
+		close(fd);
+		return;
+	}
+	if (atomic_load(&r->pend[idx]) == 0) {
+		dir_final(r, idx);
+		return;
+	}
+	if (r->ndefer == r->defercap) {
+		size_t nc = r->defercap ? r->defercap * 2 : 64;
+		uint32_t *nv = realloc(r->defer, nc * sizeof(*nv));
+		if (nv == NULL) {
+			rst_fatal(r, -ENOMEM, "out of memory");
+			dir_final(r, idx);
+			return;
+		}
+		r->defer = nv;
+		r->defercap = nc;
+	}
+	r->defer[r->ndefer++] = idx;
 }
 
-/* remove what is in the way at dfd/name (never following it) */
-static int
-clear_way(struct rst *r, int dfd, uint32_t idx, const struct stat *st)
+/* a hard link to the inode restore made for its file */
+static void
+do_link(struct rst *r, uint32_t i)
 {
-	char pbuf[PATH_MAX];
+	const struct mf_entry *e = &r->mf->e[i], *t = &r->mf->e[e->link];
+	uint64_t ino = r->ino[e->link];
+	char pbuf[PATH_MAX], tbuf[PATH_MAX];
+	struct stat st;
+	int fd = -1, rc = 0;
 
-	if (S_ISDIR(st->st_mode)) {
-		if (unlinkat(dfd, r->mf->e[idx].name, AT_REMOVEDIR) == 0)
-			return 0;
-		return rst_fatal(r, -ENOTEMPTY, "cannot restore %s/%s: a non-empty directory is "
-		    "in the way (move it aside and run restore again)", r->dest,
-		    mf_path(r->mf, idx, pbuf, sizeof(pbuf)));
+	if (ino == INO_FAILED || ino == 0 || r->dfd[t->parent] < 0 || r->dfd[e->parent] < 0)
+		goto out;	/* its file was not restored (named already) */
+	fd = safe_openat(r->dfd[t->parent], t->name, O_PATH, 0, 0);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino != ino) {
+		bad_entry(r, i, "its file was replaced while it was restored: not linked");
+		goto out;
 	}
-	if (unlinkat(dfd, r->mf->e[idx].name, 0) < 0 && errno != ENOENT) {
-		int rc = -errno;
-		rst_fatal(r, rc, "cannot remove %s/%s: %s", r->dest,
-		    mf_path(r->mf, idx, pbuf, sizeof(pbuf)), strerror(errno));
-		return rc;
+	for (int tries = 0; tries < 4; tries++) {
+		struct stat cur;
+		if ((rc = link_fd(fd, r->dfd[e->parent], e->name)) != -EEXIST)
+			break;
+		if (fstatat(r->dfd[e->parent], e->name, &cur, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    cur.st_ino == ino && cur.st_dev == st.st_dev) {
+			rc = 0;	/* linked already */
+			break;
+		}
+		if ((rc = clear_way(r, r->dfd[e->parent], i)) < 0)
+			break;
+		rc = -EEXIST;
 	}
+	if (rc < 0)
+		rst_fatal(r, rc, "cannot link %s/%s to %s: %s", r->dest,
+		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), mf_path(r->mf, e->link, tbuf,
+		    sizeof(tbuf)), strerror(-rc));
+out:
+	if (fd >= 0)
+		close(fd);
+	atomic_fetch_sub(&r->pend[e->parent], 1);
+	atomic_fetch_sub(&r->pend[t->parent], 1);
+}
+
+/* links whose file is done; directories whose children are (children
+ * before parents: they were left in that order).  all: everything left. */
+static void
+service(struct rst *r, int all)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < r->nlinks; i++) {
+		uint32_t li = r->links[i];
+		if (all || r->ino[r->mf->e[li].link] != 0)
+			do_link(r, li);
+		else
+			r->links[k++] = li;
+	}
+	r->nlinks = k;
+	k = 0;
+	for (size_t i = 0; i < r->ndefer; i++) {
+		uint32_t d = r->defer[i];
+		if (all || atomic_load(&r->pend[d]) == 0)
+			dir_final(r, d);
+		else
+			r->defer[k++] = d;
+	}
+	r->ndefer = k;
+}
+
+/* a directory entry: ours, locked, pushed on the stack (r->dfd set) */
+static int
+restore_dir(struct rst *r, struct dirstack *ds, int dfd, uint32_t i, const struct stat *old)
+{
+	const struct mf_entry *e = &r->mf->e[i];
+	char pbuf[PATH_MAX];
+	struct stat st;
+	int fd, rc, created = 0;
+
+	struct stat pst;
+
+	/* a user's mount point (FUSE): its owner answers for it, never adopted */
+	if (old != NULL && S_ISDIR(old->st_mode) && old->st_uid != 0 &&
+	    (fstat(dfd, &pst) < 0 || pst.st_dev != old->st_dev))
+		old = &pst;	/* "not a directory of ours": moved aside below */
+	if (old != NULL && (old == &pst || !S_ISDIR(old->st_mode) ||
+	    (old->st_uid != 0 && old->st_uid != e->uid))) {
+		if ((rc = clear_way(r, dfd, i)) < 0)
+			return rc;
+		old = NULL;
+	}
+	if (old == NULL) {
+		if (mkdirat(dfd, e->name, 0700) < 0)
+			return rst_fatal(r, -errno, "cannot create %s/%s: %s", r->dest,
+			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
+		created = 1;
+	}
+	if ((fd = dirstack_goto(ds, r->mf, i, dir_popped, r)) < 0)
+		return rst_fatal(r, fd, "cannot open %s/%s: %s", r->dest,
+		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-fd));
+	/* not ours after all (it cannot be: its parent is root-only): never
+	 * give it the saved metadata (r->dfd[i] stays -1) */
+	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    (created ? st.st_uid != 0 : (st.st_uid != 0 && st.st_uid != e->uid)))
+		return rst_fatal(r, -EAGAIN, "%s/%s was replaced while it was restored", r->dest,
+		    mf_path(r->mf, i, pbuf, sizeof(pbuf)));
+	if ((rc = lock_dir(fd)) < 0)
+		return rst_fatal(r, rc, "cannot make %s/%s root-only while it is restored: %s",
+		    r->dest, mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-rc));
+	r->dfd[i] = fd;
+	atomic_fetch_add(&r->pend[e->parent], 1);
 	return 0;
 }
 
 static int
-restore_special(struct rst *r, int dfd, uint32_t i, const struct stat *old, int exists)
+restore_special(struct rst *r, int dfd, uint32_t i, const struct stat *old)
 {
 	const struct mf_entry *e = &r->mf->e[i];
 	mode_t type = e->type == MF_FIFO ? S_IFIFO : e->type == MF_CHR ? S_IFCHR : S_IFBLK;
 	struct timespec ts[2];
 	char proc[64], pbuf[PATH_MAX];
+	mode_t mode = e->mode;
 	struct stat st;
 	int fd, rc;
 
-	if (exists && !((old->st_mode & S_IFMT) == type &&
+	if (old != NULL && !((old->st_mode & S_IFMT) == type && old->st_nlink == 1 &&
+	    (old->st_uid == 0 || old->st_uid == e->uid) &&
 	    (type == S_IFIFO || old->st_rdev == (dev_t)e->rdev))) {
-		if ((rc = clear_way(r, dfd, i, old)) < 0)
+		if ((rc = clear_way(r, dfd, i)) < 0)
 			return rc;
-		exists = 0;
+		old = NULL;
 	}
-	if (!exists && mknodat(dfd, e->name, type | 0600, (dev_t)e->rdev) < 0) {
+	if (old == NULL && mknodat(dfd, e->name, type | 0600, (dev_t)e->rdev) < 0) {
 		rc = -errno;
 		rst_fatal(r, rc, "cannot create %s/%s: %s", r->dest,
 		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
@@ -355,11 +882,13 @@ restore_special(struct rst *r, int dfd, uint32_t i, const struct stat *old, int 
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	rc = 0;
-	if (fchownat(fd, "", e->uid, e->gid, AT_EMPTY_PATH) < 0)
+	if (fchownat(fd, "", e->uid, e->gid, AT_EMPTY_PATH) < 0) {
 		rc = -errno;
+		mode &= (mode_t)~06000;	/* no setuid/setgid on the wrong owner */
+	}
 	if (xattrs_set(-1, proc, e) < 0 && rc == 0)
 		rc = -errno;
-	if (chmod(proc, e->mode) < 0 && rc == 0)
+	if (chmod(proc, mode) < 0 && rc == 0)
 		rc = -errno;
 	set_times(ts, e);
 	if (utimensat(AT_FDCWD, proc, ts, 0) < 0 && rc == 0)
@@ -372,14 +901,14 @@ restore_special(struct rst *r, int dfd, uint32_t i, const struct stat *old, int 
 }
 
 static int
-restore_symlink(struct rst *r, int dfd, uint32_t i, const struct stat *old, int exists)
+restore_symlink(struct rst *r, int dfd, uint32_t i, const struct stat *old)
 {
 	const struct mf_entry *e = &r->mf->e[i];
 	char pbuf[PATH_MAX], cur[PATH_MAX];
 	struct timespec ts[2];
 	int rc;
 
-	if (exists && S_ISLNK(old->st_mode)) {
+	if (old != NULL && S_ISLNK(old->st_mode) && (old->st_uid == 0 || old->st_uid == e->uid)) {
 		ssize_t n = readlinkat(dfd, e->name, cur, sizeof(cur) - 1);
 		if (n >= 0) {
 			cur[n] = '\0';
@@ -387,7 +916,7 @@ restore_symlink(struct rst *r, int dfd, uint32_t i, const struct stat *old, int 
 				goto meta;
 		}
 	}
-	if (exists && (rc = clear_way(r, dfd, i, old)) < 0)
+	if (old != NULL && (rc = clear_way(r, dfd, i)) < 0)
 		return rc;
 	if (symlinkat(e->target, dfd, e->name) < 0) {
 		rc = -errno;
@@ -396,6 +925,7 @@ restore_symlink(struct rst *r, int dfd, uint32_t i, const struct stat *old, int 
 		return rc;
 	}
 meta:
+	/* by name: dfd is ours and root-only, nobody can swap the link */
 	set_times(ts, e);
 	if (fchownat(dfd, e->name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    utimensat(dfd, e->name, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -420,45 +950,6 @@ meta:
 			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-rc));
 	}
 	return 0;
-}
-
-static int
-restore_hardlink(struct rst *r, struct dirstack *ds, int dfd, uint32_t i,
-    const struct stat *old, int exists)
-{
-	const struct mf_entry *e = &r->mf->e[i], *t = &r->mf->e[r->mf->e[i].link];
-	char pbuf[PATH_MAX];
-	struct stat tst;
-	int tfd = -1, own = 0, rc;
-
-	for (size_t k = 0; k < ds->n; k++)
-		if (ds->v[k].idx == t->parent)
-			tfd = ds->v[k].fd;
-	if (tfd < 0) {
-		if ((tfd = safe_open_entry_dir(r->destfd, r->mf, t->parent)) < 0)
-			return rst_fatal(r, tfd, "cannot open the directory of %s: %s",
-			    mf_path(r->mf, e->link, pbuf, sizeof(pbuf)), strerror(-tfd));
-		own = 1;
-	}
-	if (fstatat(tfd, t->name, &tst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(tst.st_mode)) {
-		rc = rst_fatal(r, -ENOENT, "cannot link %s/%s: %s is not there",
-		    r->dest, e->name, mf_path(r->mf, e->link, pbuf, sizeof(pbuf)));
-		goto out;
-	}
-	rc = 0;
-	if (exists && old->st_ino == tst.st_ino && old->st_dev == tst.st_dev)
-		goto out;
-	if (exists && (rc = clear_way(r, dfd, i, old)) < 0)
-		goto out;
-	if (linkat(tfd, t->name, dfd, e->name, 0) < 0) {
-		rc = -errno;
-		rst_fatal(r, rc, "cannot link %s/%s: %s", r->dest,
-		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
-	}
-out:
-	if (own)
-		close(tfd);
-	return rc;
 }
 
 /*
@@ -487,7 +978,7 @@ adopt_restored(struct rst *r)
 		struct stat st;
 		int dfd;
 
-		if (e->type != MF_FILE)
+		if (e->type != MF_FILE || (e->wflags & W_SKIP))
 			continue;
 		if ((dfd = dirstack_goto(&ds, r->mf, e->parent, NULL, NULL)) < 0 ||
 		    fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
@@ -500,6 +991,8 @@ adopt_restored(struct rst *r)
 		e->flags &= (uint8_t)~MF_F_CHANGED;
 		changed = 1;
 	}
+	for (uint32_t i = 0; i < r->mf->n; i++)
+		r->mf->e[i].wflags = 0;
 	if (changed && ((rc = mf_write_tmp(r->savefd, r->mf)) < 0 || (rc = mf_commit(r->savefd)) < 0)) {
 		unlinkat(r->savefd, "MANIFEST.tmp", 0);
 		if (rc != -EROFS)
@@ -514,8 +1007,9 @@ out:
 /*
  * Open r->savedir for reading a complete save: the directory, its lock
  * (none on a read-only target: nobody can change it under us), the
- * MANIFEST, the object directories, then finish any delta left by a crash.
- * *lockfd is the lock to close (or < 0).  0 or -errno with r->res filled.
+ * MANIFEST, the object directories, then finish any delta left by a crash
+ * (on a read-only target: read the objects through their logs).  *lockfd
+ * is the lock to close (or < 0).  0 or -errno with r->res filled.
  */
 static int
 open_save(struct rst *r, int *lockfd)
@@ -538,7 +1032,7 @@ open_save(struct rst *r, int *lockfd)
 		    "no complete save in %s: MANIFEST: %s", savedir, err);
 	if ((rc = open_objects(r->savefd, r->objfd)) < 0 && rc != -ENOENT)
 		return seterr(res, rc, "cannot open %s/objects: %s", savedir, strerror(-rc));
-	return recover(r);
+	return recover(r, *lockfd == -EROFS);
 }
 
 int
@@ -559,11 +1053,20 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	r.res = res;
 	r.savedir = savedir;
 	r.dest = dest;
-	r.savefd = r.destfd = -1;
+	r.savefd = r.destfd = r.qfd = r.tmpdirfd = -1;
 	for (int i = 0; i < 256; i++)
 		r.objfd[i] = -1;
 	pthread_mutex_init(&r.mu, NULL);
 	raise_nofile();
+	if (r.o->op_id != NULL && r.o->op_id[0] != '\0' && strchr(r.o->op_id, '/') == NULL &&
+	    r.o->op_id[0] != '.')
+		snprintf(r.opid, sizeof(r.opid), "%s", r.o->op_id);
+	else {
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(r.opid, sizeof(r.opid), "restore-%Y%m%dT%H%M%SZ", &tm);
+	}
 
 	if ((rc = open_save(&r, &lockfd)) < 0)
 		goto out;
@@ -573,17 +1076,23 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 		    strerror(rc < 0 ? -rc : errno));
 		goto out;
 	}
+	r.tmpdirfd = r.destfd;
 	for (size_t i = 0; i < r.mf->n; i++)
 		if (r.mf->e[i].type == MF_FILE) {
 			r.prog.files_total++;
 			r.prog.bytes_total += r.mf->e[i].size;
 		}
 	nw = r.o->workers > 0 ? r.o->workers : workers_auto(r.savefd, 0);
-	if ((q = wq_new(nw, rjob_run, &r)) == NULL ||
+	if ((r.pend = calloc(r.mf->n, sizeof(*r.pend))) == NULL ||
+	    (r.dfd = malloc(r.mf->n * sizeof(*r.dfd))) == NULL ||
+	    (r.ino = calloc(r.mf->n, sizeof(*r.ino))) == NULL ||
+	    (q = wq_new(nw, rfile_run, &r)) == NULL ||
 	    (ds.v = malloc(64 * sizeof(ds.v[0]))) == NULL) {
 		rc = seterr(res, -ENOMEM, "out of memory");
 		goto out;
 	}
+	for (size_t i = 0; i < r.mf->n; i++)
+		r.dfd[i] = -1;
 	ds.cap = 64;
 	if ((ds.v[0].fd = dup(r.destfd)) < 0) {
 		rc = -errno;
@@ -591,35 +1100,48 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	}
 	ds.v[0].idx = 0;
 	ds.n = 1;
+	r.dfd[0] = ds.v[0].fd;
+	/* the destination itself is ours too: root 0700 until its children are done */
+	if ((rc = lock_dir(r.destfd)) < 0) {
+		rc = seterr(res, rc, "cannot make %s root-only while it is restored: %s", dest,
+		    strerror(-rc));
+		goto out;
+	}
 	pt = progress_start(r.o, &r.prog);
 
 	for (uint32_t i = 1; i < r.mf->n && !atomic_load(&r.fatal); i++) {
-		const struct mf_entry *e = &r.mf->e[i];
-		struct stat st;
-		int dfd, exists;
+		struct mf_entry *e = &r.mf->e[i];
+		struct stat st, *old;
+		int dfd;
 
+		if ((i & 31) == 0)
+			service(&r, 0);
+		if ((e->parent == 0 && strcmp(e->name, QDIR) == 0) ||
+		    (r.mf->e[e->parent].wflags & W_SKIP)) {
+			/* the quarantine of an earlier restore, saved: not restored
+			 * over the live one */
+			if (e->parent == 0)
+				slog_notice("%s/%s: not restored (the quarantine of an earlier "
+				    "restore)", dest, QDIR);
+			e->wflags |= W_SKIP;
+			continue;
+		}
+		if (e->type == MF_HARDLINK && (r.mf->e[e->link].wflags & W_SKIP))
+			continue;
 		if ((dfd = dirstack_goto(&ds, r.mf, e->parent, dir_popped, &r)) < 0) {
 			rst_fatal(&r, dfd, "cannot open %s/%s: %s", dest,
 			    mf_path(r.mf, e->parent, pbuf, sizeof(pbuf)), strerror(-dfd));
 			break;
 		}
-		exists = fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		old = fstatat(dfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? &st : NULL;
+		if (old == NULL && errno != ENOENT) {
+			/* not even stat'able: a user's FUSE mount (root may not look) */
+			if (clear_way(&r, dfd, i) < 0)
+				break;
+		}
 		switch (e->type) {
 		case MF_DIR:
-			if (exists && !S_ISDIR(st.st_mode)) {
-				if (clear_way(&r, dfd, i, &st) < 0)
-					break;
-				exists = 0;
-			}
-			if (!exists && mkdirat(dfd, e->name, 0700) < 0) {
-				rst_fatal(&r, -errno, "cannot create %s/%s: %s", dest,
-				    mf_path(r.mf, i, pbuf, sizeof(pbuf)), strerror(errno));
-				break;
-			}
-			/* push it: its metadata is applied when it is left */
-			if ((rc = dirstack_goto(&ds, r.mf, i, dir_popped, &r)) < 0)
-				rst_fatal(&r, rc, "cannot open %s/%s: %s", dest,
-				    mf_path(r.mf, i, pbuf, sizeof(pbuf)), strerror(-rc));
+			restore_dir(&r, &ds, dfd, i, old);
 			break;
 		case MF_FILE: {
 			struct rjob *j = calloc(1, sizeof(*j));
@@ -628,55 +1150,63 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 				break;
 			}
 			j->idx = i;
-			j->objfd = j->dstfd = -1;
-			if (exists && S_ISREG(st.st_mode) && (uint64_t)st.st_size == e->size &&
-			    st.st_mtim.tv_sec == e->mtime_s && st.st_mtim.tv_nsec == e->mtime_ns) {
-				j->dstfd = safe_openat(dfd, e->name, O_RDWR, 0, 0);
-				j->existing = j->dstfd >= 0;
-			}
-			if (!j->existing) {
-				if (exists && clear_way(&r, dfd, i, &st) < 0) {
-					free(j);
-					break;
-				}
-				j->dstfd = safe_openat(dfd, e->name, O_WRONLY | O_CREAT | O_EXCL, 0600, 0);
-			}
-			if (j->dstfd < 0) {
-				rst_fatal(&r, j->dstfd, "cannot create %s/%s: %s", dest,
-				    mf_path(r.mf, i, pbuf, sizeof(pbuf)), strerror(-j->dstfd));
+			j->objfd = -1;
+			/* worth checking: what a complete earlier run left */
+			j->keep = old != NULL && S_ISREG(old->st_mode) && old->st_nlink == 1 &&
+			    old->st_uid == e->uid && old->st_gid == e->gid &&
+			    (old->st_mode & 07777) == e->mode && (uint64_t)old->st_size == e->size &&
+			    old->st_mtim.tv_sec == e->mtime_s && old->st_mtim.tv_nsec == e->mtime_ns;
+			if (old != NULL && !j->keep && clear_way(&r, dfd, i) < 0) {
 				free(j);
 				break;
 			}
 			if (e->obj != 0 && (j->objfd = entry_objfd(&r, e, &j->shared)) < 0) {
 				bad_entry(&r, i, "its saved object is missing (the save is damaged)");
-				close(j->dstfd);
+				r.ino[i] = INO_FAILED;
 				free(j);
 				break;
 			}
 			j->objoff = e->packed ? e->off : 0;
+			atomic_fetch_add(&r.pend[e->parent], 1);
 			wq_push(q, j);
 			break;
 		}
 		case MF_HARDLINK:
-			restore_hardlink(&r, &ds, dfd, i, &st, exists);
+			if (r.nlinks == r.linkcap) {
+				size_t nc = r.linkcap ? r.linkcap * 2 : 64;
+				uint32_t *nv = realloc(r.links, nc * sizeof(*nv));
+				if (nv == NULL) {
+					rst_fatal(&r, -ENOMEM, "out of memory");
+					break;
+				}
+				r.links = nv;
+				r.linkcap = nc;
+			}
+			/* both directories stay open and root-only until it is made */
+			atomic_fetch_add(&r.pend[e->parent], 1);
+			atomic_fetch_add(&r.pend[r.mf->e[e->link].parent], 1);
+			r.links[r.nlinks++] = i;
 			break;
 		case MF_SYMLINK:
-			restore_symlink(&r, dfd, i, &st, exists);
+			restore_symlink(&r, dfd, i, old);
 			break;
 		default:
-			restore_special(&r, dfd, i, &st, exists);
+			restore_special(&r, dfd, i, old);
 			break;
 		}
 		stor_crashpoint("restore-entry");
 	}
 	wq_finish(q);
 	q = NULL;
-	if (atomic_load(&r.fatal) == 0) {
-		/* directories left on the stack, then the root: their children are done */
-		dirstack_clear(&ds, dir_popped, &r);
-		if (syncfs(r.destfd) < 0)
-			rst_fatal(&r, -errno, "cannot sync %s: %s", dest, strerror(errno));
-	}
+	/* the links (every file is done), then the directories left on the
+	 * stack and waiting, children first, the destination last: their
+	 * metadata, even after a failure (every name made has its final
+	 * metadata already; a directory left root-only would lock users out) */
+	service(&r, 1);
+	dirstack_clear(&ds, dir_popped, &r);
+	service(&r, 1);
+	if (atomic_load(&r.fatal) == 0 && syncfs(r.destfd) < 0)
+		rst_fatal(&r, -errno, "cannot sync %s: %s", dest, strerror(errno));
 	res->bad = atomic_load(&r.bad);
 	if (atomic_load(&r.fatal) == 0 && res->bad == 0)
 		adopt_restored(&r);
@@ -685,6 +1215,9 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	res->bytes = r.prog.bytes_total;
 	res->files_copied = atomic_load((_Atomic uint64_t *)&r.prog.files_done);
 	res->bytes_copied = atomic_load((_Atomic uint64_t *)&r.prog.bytes_done);
+	if (res->quarantined > 0)
+		slog_warn("%llu entries that were in the way in %s were moved aside to %s",
+		    (unsigned long long)res->quarantined, dest, res->quarantine);
 	if ((rc = atomic_load(&r.fatal)) < 0)
 		goto out;
 	if (res->bad > 0) {
@@ -698,15 +1231,29 @@ out:
 	wq_finish(q);
 	close_packs(&r);
 	progress_stop(pt);
+	if (r.dfd != NULL) {	/* a failure before the end: close what is open */
+		for (size_t k = 0; k < ds.n; k++)
+			r.dfd[ds.v[k].idx] = -1;
+		for (size_t i = 0; i < r.mf->n; i++)
+			if (r.dfd[i] >= 0)
+				close(r.dfd[i]);
+	}
 	dirstack_clear(&ds, NULL, NULL);
 	res->seconds = now_mono() - t0;
 	close_objects(r.objfd);
 	if (lockfd >= 0)
 		close(lockfd);
+	if (r.qfd >= 0)
+		close(r.qfd);
 	if (r.savefd >= 0)
 		close(r.savefd);
 	if (r.destfd >= 0)
 		close(r.destfd);
+	free((void *)r.pend);
+	free(r.dfd);
+	free((void *)r.ino);
+	free(r.defer);
+	free(r.links);
 	mf_free(r.mf);
 	pthread_mutex_destroy(&r.mu);
 	return rc;
@@ -733,7 +1280,7 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 	r.res = res;
 	r.savedir = savedir;
 	r.dest = "";
-	r.destfd = -1;
+	r.destfd = r.qfd = r.tmpdirfd = -1;
 	for (int i = 0; i < 256; i++)
 		r.objfd[i] = -1;
 	pthread_mutex_init(&r.mu, NULL);
@@ -767,7 +1314,6 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 			break;
 		}
 		j->idx = i;
-		j->dstfd = -1;
 		j->objfd = -1;
 		if (e->obj != 0 && (j->objfd = entry_objfd(&r, e, &j->shared)) < 0) {
 			bad_entry(&r, i, "its saved object is missing");
@@ -811,7 +1357,8 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 			unsigned char h[16];
 			int werr;
 			int zfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			if (zfd >= 0 && copy_data(zfd, -1, 0, 0, h, NULL, &werr) == 0 &&
+			if (zfd >= 0 && copy_range(zfd, 0, -1, 0, 0, CD_WHOLE | CD_HASHV(e), h, NULL,
+			    &werr, NULL) == 0 &&
 			    memcmp(h, e->hash, 16) != 0)
 				bad_entry(&r, i, "checksum mismatch");
 			if (zfd >= 0)
@@ -1032,6 +1579,11 @@ stor_dir_matches(const char *savedir, const char *dir, int deep, struct stor_res
 				goto out;
 			}
 		} else {
+			if ((e->parent == 0 && strcmp(e->name, QDIR) == 0) ||
+			    (mf->e[e->parent].wflags & W_SKIP)) {
+				mf->e[i].wflags |= W_SKIP;	/* as restore does */
+				continue;
+			}
 			if ((pfd = dirstack_goto(&ds, mf, e->parent, NULL, NULL)) < 0) {
 				res->bad++;
 				slog_info("differs: %s: its directory is missing", mf_path(mf, i, pbuf, sizeof(pbuf)));
@@ -1082,7 +1634,8 @@ stor_dir_matches(const char *savedir, const char *dir, int deep, struct stor_res
 			int ffd = safe_openat(ds.v[ds.n - 1].fd, e->name, O_RDONLY | O_NONBLOCK, 0, 0);
 			unsigned char h[16];
 			int werr;
-			if (ffd < 0 || copy_data(ffd, -1, e->size, 1, h, NULL, &werr) < 0 ||
+			if (ffd < 0 || copy_range(ffd, 0, -1, 0, e->size, CD_WHOLE | CD_SPARSE |
+			    CD_HASHV(e), h, NULL, &werr, NULL) < 0 ||
 			    memcmp(h, e->hash, 16) != 0)
 				why = "content";
 			if (ffd >= 0)

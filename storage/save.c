@@ -285,6 +285,7 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 			e.off = o->off;
 			e.packed = o->packed;
 			memcpy(e.hash, o->hash, 16);
+			e.flags |= o->flags & MF_F_HASH2;	/* the checksum's version */
 			e.xattrs = o->xattrs;
 			e.nxattrs = o->nxattrs;
 			o->xattrs = NULL;
@@ -585,6 +586,11 @@ copy_job(void *p, void *arg)
 		    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
 		goto out;
 	}
+	/* made sparse since the walk (truncate -s 16T): a delta would read the holes */
+	if ((e->wflags & W_DELTA) && (uint64_t)st1.st_blocks * 512 < e->size - e->size / 8) {
+		e->wflags &= (uint16_t)~W_DELTA;
+		e->obj = 0;
+	}
 	if ((e->wflags & W_DELTA) && e->size > 0) {
 		unsigned char newhash[16];
 		uint64_t w = 0;
@@ -704,6 +710,7 @@ failed:
 			    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)));
 	}
 copied:
+	e->flags |= MF_F_HASH2;		/* copy_range and delta_update compute version 2 */
 	if (fstat(j->fd, &st2) == 0 && (st2.st_size != st1.st_size ||
 	    st2.st_mtim.tv_sec != st1.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st1.st_mtim.tv_nsec ||
 	    st2.st_ctim.tv_sec != st1.st_ctim.tv_sec || st2.st_ctim.tv_nsec != st1.st_ctim.tv_nsec)) {

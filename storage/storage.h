@@ -103,6 +103,7 @@ struct stor_opts {
 	const char	*instance;	/* recorded in the manifest */
 	stor_progress_fn progress;
 	void		*progress_arg;
+	const char	*op_id;		/* restore: names its quarantine (NULL: from the time) */
 };
 
 struct stor_result {
@@ -121,8 +122,10 @@ struct stor_result {
 	uint64_t	bad;		/* verify/restore: entries that did not check out */
 	uint64_t	files_reread;	/* verify: files whose data was re-read (bytes_copied: their bytes) */
 	uint64_t	files_known;	/* incremental verify: verified earlier, only stat'ed */
+	uint64_t	quarantined;	/* restore: entries in the way moved aside */
 	double		seconds;
 	char		errmsg[512];	/* why it failed, when it did */
+	char		quarantine[512];/* restore: where they went (DEST/.pcm-agent-quarantine/ID) */
 };
 
 /*
@@ -140,9 +143,14 @@ int stor_save(const char *source, const char *savedir, const struct stor_opts *o
  * Restore the complete save in `savedir` into `dest` (created if missing),
  * checking every object's checksum as it is written.  Entries of dest not
  * in the save are left alone.  Running it again after a crash finishes the
- * job.  0, -EBADMSG when an object does not match the manifest (res->bad
- * counts them, each named in a warning), -ENOENT when there is no complete
- * save, other -errno.
+ * job.  dest is hostile (storage/README.md, "Safety as root"): every file
+ * is a new inode named once complete, every directory is root 0700 until
+ * its children are done, and what is in the way and not root's or the
+ * saved owner's is moved into dest/.pcm-agent-quarantine/<opts->op_id>/
+ * (res->quarantine, res->quarantined), each named in a warning.  0,
+ * -EBADMSG when an object does not match the manifest (res->bad counts
+ * them, each named in a warning), -ENOENT when there is no complete save,
+ * other -errno.
  */
 int stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts,
     struct stor_result *res);

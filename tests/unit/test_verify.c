@@ -2,7 +2,10 @@
 /* test_verify.c - stor_verify_incremental: re-reads only objects not
  * verified before (counted), still catches a damaged new object, a missing
  * or truncated old one, a delta-updated object; stor_verify (full) still
- * catches damage to an old object that the incremental verify cannot see. */
+ * catches damage to an old object that the incremental verify cannot see.
+ * A save of checksum version 1 (holes hashed as zeros: a manifest written
+ * before version 2) still verifies, restores and finds damage, and the
+ * next save keeps its unchanged entries' version 1 checksums. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -259,7 +262,143 @@ test_bad_verified_file(void)
 	CU_ASSERT_EQUAL(r.files_reread, 0);
 }
 
+/* the save in tgt turned into one of version 1: every checksum recomputed
+ * the old way (from the source, unchanged), the flags cleared */
+static void
+to_v1(void)
+{
+	struct manifest *mf = NULL;
+	char err[256], pbuf[PATH_MAX], path[PATH_MAX * 2], head[32];
+	int fd = open(tgt, O_RDONLY | O_DIRECTORY), nv1 = 0;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(mf_load(fd, &mf, err, sizeof(err)), 0);
+	for (size_t i = 0; i < mf->n; i++) {
+		struct mf_entry *e = &mf->e[i];
+		unsigned char h[16];
+		int sfd, werr;
+
+		if (e->type != MF_FILE)
+			continue;
+		CU_ASSERT(e->flags & MF_F_HASH2);
+		snprintf(path, sizeof(path), "%s/%s", src, mf_path(mf, i, pbuf, sizeof(pbuf)));
+		CU_ASSERT_FATAL((sfd = open(path, O_RDONLY)) >= 0);
+		CU_ASSERT_EQUAL_FATAL(copy_range(sfd, 0, -1, 0, e->size, CD_WHOLE | CD_SPARSE |
+		    CD_HASH1, h, NULL, &werr, NULL), 0);
+		close(sfd);
+		CU_ASSERT(memcmp(h, e->hash, 16) != 0);	/* the two versions differ */
+		memcpy(e->hash, h, 16);
+		e->flags &= (uint8_t)~MF_F_HASH2;
+		nv1++;
+	}
+	CU_ASSERT(nv1 > 30);
+	CU_ASSERT_EQUAL_FATAL(mf_write_tmp(fd, mf), 0);
+	CU_ASSERT_EQUAL_FATAL(mf_commit(fd), 0);
+	mf_free(mf);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/MANIFEST", tgt);
+	FILE *fp = fopen(path, "r");
+	CU_ASSERT_FATAL(fp != NULL);
+	CU_ASSERT_FATAL(fgets(head, sizeof(head), fp) != NULL);
+	fclose(fp);
+	CU_ASSERT_STRING_EQUAL(head, "pcm-agent-manifest 1\n");
+}
+
+static void
+test_v1_checksums(void)
+{
+	struct stor_result r;
+	char out[PATH_MAX], obj[PATH_MAX];
+
+	fresh();
+	/* a sparse file: its version 1 checksum hashed the holes */
+	sh("truncate -s 64M %s/sparse && printf data | dd of=%s/sparse bs=1M seek=40 "
+	    "conv=notrunc status=none", src, src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	to_v1();
+	sh("rm -f %s/VERIFIED", tgt);
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.bad, 0);
+	snprintf(out, sizeof(out), "%s/out", top);
+	sh("rm -rf %s", out);
+	CU_ASSERT_EQUAL(stor_restore(tgt, out, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.bad, 0);
+	sh("diff -r %s %s", src, out);
+	CU_ASSERT_EQUAL(stor_dir_matches(tgt, out, 1, &r), 1);
+	/* an unchanged file keeps its version 1 checksum through the next
+	 * save, a changed one gets version 2: both verify */
+	sh("head -c 204800 /dev/urandom > %s/a1", src);
+	CU_ASSERT_EQUAL_FATAL(stor_save(src, tgt, &so, &r), 0);
+	CU_ASSERT_EQUAL(r.files_reused, 35);
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), 0);
+	sh("head -1 %s/MANIFEST | grep -qx 'pcm-agent-manifest 2'", tgt);
+	sh("awk '$3 == \"a2\" && $16 == \"0\"' %s/MANIFEST | grep -q .", tgt);
+	/* damage in a version 1 entry is still found */
+	objpath("a2", obj, sizeof(obj));
+	flip(obj, 100);
+	CU_ASSERT_EQUAL(stor_verify(tgt, &so, &r), -EBADMSG);
+	CU_ASSERT_EQUAL(r.bad, 1);
+}
+
+/* version 2 checksum of buf[0..n) fed in pieces of `step` bytes, pieces
+ * that are all zeros left out (holes) when skip */
+static void
+h2(const unsigned char *buf, size_t n, size_t step, int skip, unsigned char out[16])
+{
+	struct chash h;
+
+	chash_init(&h, 1);
+	for (size_t off = 0; off < n; off += step) {
+		size_t c = n - off < step ? n - off : step, z = 0;
+		while (z < c && buf[off + z] == 0)
+			z++;
+		if (skip && z == c)
+			continue;
+		chash_feed(&h, off, buf + off, c);
+	}
+	CU_ASSERT_EQUAL(chash_final(&h, n, out), 0);
+}
+
+static void
+test_hash2_layout(void)
+{
+	size_t n = 5 * 65536 + 1234;
+	unsigned char *buf = calloc(1, n), a[16], b[16];
+	static const size_t steps[] = { 1, 4096, 4097, 65536, 65537, 200000, 5 * 65536 + 1234 };
+
+	CU_ASSERT_FATAL(buf != NULL);
+	for (size_t i = 0; i < 3000; i++)	/* data in blocks 0, 2 (its end) and 5 */
+		buf[i] = (unsigned char)(i * 7 + 1);
+	for (size_t i = 3 * 65536 - 100; i < 3 * 65536; i++)
+		buf[i] = 0x5a;
+	buf[n - 1] = 1;
+	h2(buf, n, n, 0, a);
+	/* any chunking, holes or written zeros: the same checksum */
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
+		for (int skip = 0; skip <= 1; skip++) {
+			h2(buf, n, steps[k], skip, b);
+			CU_ASSERT(memcmp(a, b, 16) == 0);
+		}
+	/* the map counts: the same bytes one block later differ */
+	memmove(buf + 65536, buf, 3000);
+	memset(buf, 0, 3000);
+	h2(buf, n, 4096, 1, b);
+	CU_ASSERT(memcmp(a, b, 16) != 0);
+	/* and the size: one more zero byte at the end */
+	buf[n - 1] = 0;
+	h2(buf, n, 4096, 1, a);
+	h2(buf, n - 1, 4096, 1, b);
+	CU_ASSERT(memcmp(a, b, 16) != 0);
+	/* a damaged byte */
+	buf[3 * 65536 - 50] ^= 1;
+	h2(buf, n, 4096, 1, b);
+	CU_ASSERT(memcmp(a, b, 16) != 0);
+	free(buf);
+}
+
 static const struct cu_test tests[] = {
+	{ "checksum version 2: layout-independent, map and size count", test_hash2_layout },
+	{ "a save of checksum version 1 verifies and restores", test_v1_checksums },
 	{ "incremental verify re-reads only new objects", test_only_new },
 	{ "a delta-updated object is re-read", test_delta_is_new },
 	{ "a damaged new object is caught", test_damaged_new },
