@@ -87,6 +87,7 @@ struct save {
 	int			 have_old_ids;
 	int			 dirty;		/* SAVING was there: a run crashed or failed */
 	int			 marked;	/* this run created SAVING */
+	struct excl		*excl;		/* exclude patterns (exclude.c), NULL: none */
 };
 
 static void
@@ -265,6 +266,14 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 		goto out;
 	}
 	entry_from_stat(&e, &st);
+	/* excluded: not in the manifest (nor, so, in what the next save keeps) */
+	if ((rc = excl_entry(s->excl, s->mf, parent, dirfd, name, &st, s->res)) != 0) {
+		if (rc < 0)
+			fatal_err(s, rc, "cannot match the excludes: %s", strerror(-rc));
+		else
+			rc = 0;
+		goto out;
+	}
 	if (s->old != NULL && oparent >= 0)
 		oi = mf_lookup(s->old, (uint32_t)oparent, name);
 	switch (st.st_mode & S_IFMT) {
@@ -334,6 +343,14 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 		if (fstat(fd, &st) < 0) {
 			rc = -errno;
 			goto out;
+		}
+		{
+			const char *mk = excl_dir(fd, &st, s->res);
+			if (mk != NULL) {
+				slog_info("not saving %s%s%s: it holds %s", parent ? mf_path(s->mf,
+				    parent, pbuf, sizeof(pbuf)) : "", parent ? "/" : "", name, mk);
+				goto out;
+			}
 		}
 		entry_from_stat(&e, &st);
 		if ((rc = xattrs_get(fd, NULL, &e)) < 0)
@@ -1071,6 +1088,12 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 	pthread_mutex_init(&s.packmu, NULL);
 	raise_nofile();
 
+	if ((rc = excl_new(s.o->exclude, s.o->nexclude, &s.excl, res->errmsg,
+	    sizeof(res->errmsg))) < 0) {
+		if (rc == -ENOMEM)
+			seterr(res, rc, "out of memory");
+		goto out;
+	}
 	if ((s.srcfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = seterr(res, -errno, "cannot open the source %s: %s", source, strerror(errno));
 		goto out;
@@ -1343,6 +1366,7 @@ done:
 	free(rsave);
 	mf_free(s.old);
 	mf_free(s.mf);
+	excl_free(s.excl);
 	pthread_mutex_destroy(&s.mu);
 	pthread_mutex_destroy(&s.packmu);
 	return rc;

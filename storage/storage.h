@@ -103,6 +103,8 @@ struct stor_opts {
 	const char	*instance;	/* recorded in the manifest */
 	stor_progress_fn progress;
 	void		*progress_arg;
+	const char *const *exclude;	/* save: rsync-style patterns (stor_exclude_check) */
+	size_t		 nexclude;
 };
 
 struct stor_result {
@@ -123,6 +125,8 @@ struct stor_result {
 	uint64_t	files_known;	/* incremental verify: verified earlier, only stat'ed */
 	double		seconds;
 	char		errmsg[512];	/* why it failed, when it did */
+	uint64_t	excluded;	/* save: entries left out (patterns, markers), */
+	uint64_t	bytes_excluded;	/* with everything below them; their bytes */
 };
 
 /*
@@ -216,5 +220,19 @@ void stor_set_logger(void (*fn)(int level, const char *msg));
 /* Test hook: PCM_TEST_CRASH_AT=<point>:<n> raises SIGKILL at the n-th
  * passage of the named point (see crash.c for the points). */
 void stor_crashpoint(const char *point);
+
+/*
+ * Excludes.  stor_exclude_check: is `pattern` a usable exclude pattern?
+ * 0, or -EINVAL with err saying why.  Patterns are rsync's: a leading /
+ * anchors at the saved root, a trailing / matches directories only, * does
+ * not cross /, ** does.  A directory holding `.pcm-agent-exclude` or a
+ * CACHEDIR.TAG with the standard signature (owned by root or the
+ * directory's owner) is not saved either.
+ */
+int stor_exclude_check(const char *pattern, char *err, size_t errlen);
+/* What a save of source with opts->exclude would leave out, without
+ * saving: res->excluded, bytes_excluded (and res->entries, bytes: what it
+ * would keep).  0 or -errno (res->errmsg). */
+int stor_exclude_scan(const char *source, const struct stor_opts *opts, struct stor_result *res);
 
 #endif
