@@ -235,4 +235,47 @@ int stor_exclude_check(const char *pattern, char *err, size_t errlen);
  * would keep).  0 or -errno (res->errmsg). */
 int stor_exclude_scan(const char *source, const struct stor_opts *opts, struct stor_result *res);
 
+/* ------------------------------------------------------------------ */
+/* Listing (list.c): read only, no lock                                */
+
+struct stor_ls_entry {
+	const char	*path;		/* bytes, below the saved root ("a/b") */
+	const char	*target;	/* symlink: its target; hard link: the path of its first name */
+	uint64_t	 size;		/* file, hard link: bytes; symlink: target length */
+	uint64_t	 rdev;		/* character, block device */
+	int64_t		 mtime_s;
+	uint32_t	 mtime_ns, uid, gid;
+	unsigned	 mode;		/* permission bits, 07777 */
+	unsigned	 depth;		/* 1: directly below the listed directory */
+	char		 type;		/* d f h l p c b (as in the manifest) */
+};
+/* Called per entry; a non-zero return stops the listing and is returned. */
+typedef int (*stor_ls_fn)(const struct stor_ls_entry *e, void *arg);
+
+/*
+ * The entries of the save in savedir at `path` (relative to the saved
+ * root, '/'-separated bytes; NULL, "" or "/" the root): a directory's
+ * entries (all below it with recursive != 0) in manifest order (pre-order,
+ * names sorted bytewise), or the one entry a file is.  0, -ENOENT (no save,
+ * or path not in it: errmsg says), -EBADMSG (no complete save), other
+ * -errno, or fn's return.
+ */
+int stor_list(const char *savedir, const char *path, int recursive, stor_ls_fn fn, void *arg,
+    char *errmsg, size_t errlen);
+
+struct stor_save_entry {
+	const char		*savedir;
+	struct stor_save_info	 info;
+	time_t			 verified;	/* VERIFIED written (0: never verified) */
+	int			 verified_current; /* ... after the current MANIFEST */
+};
+typedef int (*stor_saves_fn)(const struct stor_save_entry *e, void *arg);
+
+/*
+ * Every save under dir: a target (dir/pcm-agent/CLUSTER/INSTANCE/), its
+ * pcm-agent/ directory, or one save directory itself; sorted by path.
+ * 0, -ENOENT (none: errmsg), other -errno, or fn's return.
+ */
+int stor_list_saves(const char *dir, stor_saves_fn fn, void *arg, char *errmsg, size_t errlen);
+
 #endif
