@@ -313,14 +313,20 @@ excl_marker(int dirfd, const struct stat *dirst)
 {
 	struct stat st;
 	char buf[sizeof(CACHEDIR_SIG) - 1];
+	ino_t ino;
 	int fd;
 
 	if (fstatat(dirfd, ".pcm-agent-exclude", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode) && (st.st_uid == 0 || st.st_uid == dirst->st_uid))
 		return ".pcm-agent-exclude";
+	/* never opened unless it is a regular file (a device node named
+	 * CACHEDIR.TAG is not opened by root), and the same file once open */
+	if (fstatat(dirfd, "CACHEDIR.TAG", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	ino = st.st_ino;
 	if ((fd = safe_openat(dirfd, "CACHEDIR.TAG", O_RDONLY | O_NONBLOCK, 0, 0)) < 0)
 		return NULL;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == ino &&
 	    (st.st_uid == 0 || st.st_uid == dirst->st_uid) &&
 	    pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
 	    memcmp(buf, CACHEDIR_SIG, sizeof(buf)) == 0) {

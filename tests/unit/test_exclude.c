@@ -240,12 +240,20 @@ test_markers(void)
 	mkd("m/dirmarker/.pcm-agent-exclude");	/* a directory is no marker */
 	mkd("m/other");
 	put("m/other/.pcm-agent-exclude", "");
+	mkd("m/fifo");	/* a FIFO named CACHEDIR.TAG: no marker, and no hang */
+	snprintf(p, sizeof(p), "%s/m/fifo/CACHEDIR.TAG", top);
+	CU_ASSERT_EQUAL_FATAL(mkfifo(p, 0644), 0);
+	mkd("m/link");	/* a symlink to a tag is no tag */
+	snprintf(p, sizeof(p), "%s/m/link/CACHEDIR.TAG", top);
+	CU_ASSERT_EQUAL_FATAL(symlink("../tagged/CACHEDIR.TAG", p), 0);
 	CU_ASSERT_PTR_NULL(marker("m/plain"));
 	CU_ASSERT_STRING_EQUAL(marker("m/tagged"), "CACHEDIR.TAG");
 	CU_ASSERT_PTR_NULL(marker("m/badtag"));
 	CU_ASSERT_PTR_NULL(marker("m/short"));
 	CU_ASSERT_STRING_EQUAL(marker("m/marked"), ".pcm-agent-exclude");
 	CU_ASSERT_PTR_NULL(marker("m/dirmarker"));
+	CU_ASSERT_PTR_NULL(marker("m/fifo"));
+	CU_ASSERT_PTR_NULL(marker("m/link"));
 	/* a marker owned by someone who owns neither the directory nor is root
 	 * (a user's marker in a shared directory): ignored */
 	snprintf(p, sizeof(p), "%s/m/other/.pcm-agent-exclude", top);
