@@ -67,7 +67,9 @@ struct save {
 	struct stor_result	*res;
 	const char		*source, *savedir;
 	int			 srcfd, savefd;
-	int			 objfd[256];
+	int			 objfd[256];	/* objects/XX, -1: not there (yet) */
+	int			 objsfd;	/* objects/ */
+	pthread_mutex_t		 objmu;		/* creating an objects/XX */
 	struct manifest		*old, *mf;
 	struct hl		*hl;
 	size_t			 hlsize, hln;
@@ -89,6 +91,8 @@ struct save {
 	int			 marked;	/* this run created SAVING */
 	struct excl		*excl;		/* exclude patterns (exclude.c), NULL: none */
 };
+
+static int objdir(struct save *s, uint64_t id);
 
 static void
 entry_from_stat(struct mf_entry *e, const struct stat *st)
@@ -616,8 +620,16 @@ copy_job(void *p, void *arg)
 			close(mfd);
 		}
 		id = e->obj;
-		rc = delta_update(j->fd, e->size, s->objfd[id & 0xff], id, s->mf->gen, e->hash,
+		if ((ofd = objdir(s, id)) < 0) {
+			rc = ofd;
+			ofd = -1;
+			fatal_err(s, rc, "cannot create %s/objects/%02x: %s", s->savedir,
+			    (unsigned)(id & 0xff), strerror(-rc));
+			goto out;
+		}
+		rc = delta_update(j->fd, e->size, ofd, id, s->mf->gen, e->hash,
 		    newhash, &s->prog.bytes_done, &w, &werr);
+		ofd = -1;	/* objects/XX: not ours to close */
 		if (rc == 0) {
 			memcpy(e->hash, newhash, 16);
 			atomic_fetch_add(&s->written, 2 * w);	/* the log, then the object */
@@ -652,8 +664,11 @@ copy_job(void *p, void *arg)
 			}
 			pk->id = atomic_fetch_add(&s->next_obj, 1);
 			snprintf(name, sizeof(name), "%016llx", (unsigned long long)pk->id);
-			pk->fd = openat(s->objfd[pk->id & 0xff], name,
-			    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if ((pk->fd = objdir(s, pk->id)) >= 0)
+				pk->fd = openat(pk->fd, name,
+				    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+			else
+				errno = -pk->fd;
 			if (pk->fd < 0) {
 				rc = -errno;
 				fatal_err(s, rc, "cannot create %s/objects/%02x/%s: %s", s->savedir,
@@ -682,8 +697,11 @@ copy_job(void *p, void *arg)
 	if (e->size > 0) {
 		id = atomic_fetch_add(&s->next_obj, 1);
 		snprintf(name, sizeof(name), "%016llx", (unsigned long long)id);
-		ofd = openat(s->objfd[id & 0xff], name,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if ((ofd = objdir(s, id)) >= 0)
+			ofd = openat(ofd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+		else
+			errno = -ofd;
 		if (ofd < 0) {
 			rc = -errno;
 			fatal_err(s, rc, "cannot create %s/objects/%02x/%s: %s", s->savedir,
@@ -716,7 +734,7 @@ failed:
 	if (sw != NULL) {
 		char sname[40];
 		snprintf(sname, sizeof(sname), "%s.sig", name);
-		if (sigw_write(sw, s->objfd[id & 0xff], sname, e->hash) < 0)
+		if (sigw_write(sw, objdir(s, id), sname, e->hash) < 0)
 			slog_info("no signature for %s: its next change is copied whole",
 			    mf_path(s->mf, j->idx, pbuf, sizeof(pbuf)));
 	}
@@ -835,7 +853,6 @@ out:
 
 struct objdirs {
 	struct save	*s;
-	int		 ofd;
 	atomic_int	 next, err;
 };
 
@@ -850,49 +867,75 @@ objdirs_run(void *arg)
 		int fd;
 
 		snprintf(nm, sizeof(nm), "%02x", i);
-		if (mkdirat(od->ofd, nm, 0700) < 0 && errno != EEXIST) {
-			atomic_store(&od->err, -errno);
-			break;
-		}
-		if ((fd = safe_openat(od->ofd, nm, O_RDONLY | O_DIRECTORY, 0, 0)) < 0) {
+		fd = safe_openat(od->s->objsfd, nm, O_RDONLY | O_DIRECTORY, 0, 0);
+		if (fd == -ENOENT)
+			continue;	/* made when an object goes there */
+		if (fd < 0) {
 			atomic_store(&od->err, fd);
 			break;
 		}
-		od->s->objfd[i] = fd;
+		__atomic_store_n(&od->s->objfd[i], fd, __ATOMIC_RELEASE);
 	}
 	return NULL;
 }
 
 /*
- * objects/ and its 256 directories, created if missing and opened.  On a
- * network target each is a round trip or three (mkdir, lookup, open): 768
- * one after the other were ~0.8 s of every first save at 1 ms per operation
- * (tests/bench/bench-network.sh), so 16 threads do it.  *fresh: objects/
- * was created now (it holds nothing to clean up).
+ * objects/ (created if missing) and those of its 256 directories that
+ * exist, opened; the others are made when the first object goes there
+ * (objdir).  On a network target every directory is round trips (lookup,
+ * mkdir, open), and mkdirs in one directory are serialized by the client's
+ * lock on it: making all 256 up front cost a first save ~0.5 s at 1 ms per
+ * operation and ~1.5 s at 3 ms (tests/bench/bench-network.sh), when a save
+ * of small files uses one pack per worker.  The opens of an existing
+ * fan-out are lookups, which run in parallel: 16 threads.  *fresh: objects/
+ * was created now (it holds nothing to clean up).  Restore and verify take
+ * a missing objects/XX as holding no object.
  */
 static int
 open_objdirs(struct save *s, int *fresh)
 {
 	struct objdirs od = { .s = s };
 	pthread_t th[16];
-	int nth = 0, rc;
+	int nth = 0;
 
 	*fresh = 0;
 	if (mkdirat(s->savefd, "objects", 0700) == 0)
 		*fresh = 1;
 	else if (errno != EEXIST)
 		return -errno;
-	if ((od.ofd = safe_openat(s->savefd, "objects", O_RDONLY | O_DIRECTORY, 0, 0)) < 0)
-		return od.ofd;
+	if ((s->objsfd = safe_openat(s->savefd, "objects", O_RDONLY | O_DIRECTORY, 0, 0)) < 0)
+		return s->objsfd;
+	if (*fresh)
+		return 0;
 	for (; nth < 16; nth++)
 		if (pthread_create(&th[nth], NULL, objdirs_run, &od) != 0)
 			break;
 	objdirs_run(&od);	/* this thread too (all of it if none started) */
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	close(od.ofd);
-	rc = atomic_load(&od.err);
-	return rc;
+	return atomic_load(&od.err);
+}
+
+/* objects/XX for object id, made and opened when missing: its fd, or -errno */
+static int
+objdir(struct save *s, uint64_t id)
+{
+	unsigned b = (unsigned)(id & 0xff);
+	int fd = __atomic_load_n(&s->objfd[b], __ATOMIC_ACQUIRE);
+	char nm[4];
+
+	if (fd >= 0)
+		return fd;
+	pthread_mutex_lock(&s->objmu);
+	if ((fd = s->objfd[b]) < 0) {
+		snprintf(nm, sizeof(nm), "%02x", b);
+		if (mkdirat(s->objsfd, nm, 0700) < 0 && errno != EEXIST)
+			fd = -errno;
+		else if ((fd = safe_openat(s->objsfd, nm, O_RDONLY | O_DIRECTORY, 0, 0)) >= 0)
+			__atomic_store_n(&s->objfd[b], fd, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&s->objmu);
+	return fd;
 }
 
 static int
@@ -950,9 +993,13 @@ gc_ids(struct save *s, const uint64_t *ids, size_t n, int crashpoints)
 	int rc = 0;
 
 	for (int b = 0; b < 256; b++) {
-		int fd = dup(s->objfd[b]);
+		int fd;
 		DIR *d;
 		struct dirent *de;
+
+		if (s->objfd[b] < 0)
+			continue;	/* not made: nothing in it */
+		fd = dup(s->objfd[b]);
 
 		if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 			if (fd >= 0)
@@ -1030,7 +1077,8 @@ gc_replaced(struct save *s, const uint64_t *old, size_t nold, const uint64_t *cu
 		for (int sig = 0; sig < 2; sig++) {
 			snprintf(nm, sizeof(nm), "%016llx%s", (unsigned long long)old[i],
 			    sig ? ".sig" : "");
-			if (unlinkat(s->objfd[old[i] & 0xff], nm, 0) < 0 && errno != ENOENT)
+			if (s->objfd[old[i] & 0xff] >= 0 &&
+			    unlinkat(s->objfd[old[i] & 0xff], nm, 0) < 0 && errno != ENOENT)
 				rc = -errno;
 		}
 		stor_crashpoint("save-gc");
@@ -1084,6 +1132,8 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 	s.srcfd = s.savefd = -1;
 	for (int i = 0; i < 256; i++)
 		s.objfd[i] = -1;
+	s.objsfd = -1;
+	pthread_mutex_init(&s.objmu, NULL);
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_mutex_init(&s.packmu, NULL);
 	raise_nofile();
@@ -1339,7 +1389,7 @@ out_committed:
 out:
 	progress_stop(pt);
 	/* the new objects of a failed save */
-	if (rc < 0 && s.mf != NULL && s.objfd[255] >= 0) {
+	if (rc < 0 && s.mf != NULL && s.objsfd >= 0) {
 		if (s.old != NULL)
 			gc_objects(&s, s.old, 0);
 		else if (s.have_old_ids)
@@ -1354,6 +1404,9 @@ done:
 	for (int i = 0; i < 256; i++)
 		if (s.objfd[i] >= 0)
 			close(s.objfd[i]);
+	if (s.objsfd >= 0)
+		close(s.objsfd);
+	pthread_mutex_destroy(&s.objmu);
 	if (lockfd >= 0)
 		close(lockfd);
 	if (s.srcfd >= 0)
