@@ -22,6 +22,8 @@
 #                       a shared link of ~1 GiB/s)
 #   BENCH_SETS="small large"   the datasets
 #   BENCH_PCM_WORKERS="0 16 32"   pcm-agent's worker counts (0: automatic)
+#   BENCH_LFS_OPTS="--writeback"  more latencyfs options (the kernel's
+#                       write-back cache, as an NFS client caches writes)
 #   BENCH_DIR=DIR       where the datasets go (default /var/tmp; local disk)
 #
 # Prints a table per dataset, delay and direction: seconds, ratio to
@@ -97,7 +99,8 @@ pcmname() { [ "$1" = 0 ] && echo pcm-agent || echo "pcm-agent w=$1"; }
 # --- latencyfs ------------------------------------------------------------
 mount_lfs() {	# delay_us
 	rm -f "$B/counts"
-	"$LFS" --delay-us="$1" --mib-us="$MIB_US" --counts="$B/counts" "$MNT" "$MNT" \
+	# shellcheck disable=SC2086
+	"$LFS" --delay-us="$1" --mib-us="$MIB_US" --counts="$B/counts" ${BENCH_LFS_OPTS:-} "$MNT" "$MNT" \
 		2>>"$B/lfs.err" &
 	LPID=$!
 	local n=0

@@ -4,7 +4,7 @@
  * multithreaded libfuse3 passthrough that delays every operation.
  *
  *   latencyfs [--delay-us=N] [--mib-us=N] [--counts=FILE] [--pidfile=FILE]
- *             [--xattrs] [-o fuse-options] SOURCE MOUNTPOINT
+ *             [--xattrs] [--writeback] [-o fuse-options] SOURCE MOUNTPOINT
  *
  * SOURCE may be MOUNTPOINT itself (it is opened before the mount covers it).
  * Every metadata operation (lookup, getattr, create, open, mkdir, unlink,
@@ -12,6 +12,9 @@
  * 1000: one EFS-like round trip).  Reads and writes also sleep that, and
  * move their bytes through one shared link of --mib-us microseconds per MiB
  * (default 0: no cap; 2000 = 500 MiB/s), a throughput cap over all threads.
+ * --writeback turns on the kernel's write-back cache (writes are sent in
+ * large requests at close, fsync or memory pressure, as an NFS client
+ * does); without it every write(2) is a round trip.
  * Like EFS it has no xattrs unless --xattrs (without, the kernel asks once,
  * not for security.capability on every write).  The high-level API has no
  * lookup: the kernel's lookups arrive (and are counted) as getattr.
@@ -59,7 +62,7 @@ static atomic_ullong counts[OP_N];
 static atomic_ullong bytes_read, bytes_written;
 static long delay_us = 1000, mib_us;
 static const char *counts_path;
-static int basefd = -1;
+static int basefd = -1, writeback;
 /* the shared link: when it is next free (CLOCK_MONOTONIC ns) */
 static pthread_mutex_t link_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long link_free_ns;
@@ -171,7 +174,10 @@ rel(const char *path)
 static void *
 lfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	(void)conn;
+	/* --writeback: the kernel caches writes and sends them in large
+	 * requests at close/fsync, as an NFS client does */
+	if (writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	cfg->use_ino = 1;	/* inode numbers pass through (hard links, incremental saves) */
 	cfg->nullpath_ok = 1;
 	return NULL;
@@ -594,7 +600,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: latencyfs [--delay-us=N] [--mib-us=N] [--counts=FILE] "
-	    "[--pidfile=FILE] [--xattrs] [-o opt,...] SOURCE MOUNTPOINT\n");
+	    "[--pidfile=FILE] [--xattrs] [--writeback] [-o opt,...] SOURCE MOUNTPOINT\n");
 	return 2;
 }
 
@@ -631,6 +637,8 @@ main(int argc, char **argv)
 				return usage();
 		} else if (strncmp(a, "--counts=", 9) == 0) {
 			counts_path = a + 9;
+		} else if (strcmp(a, "--writeback") == 0) {
+			writeback = 1;
 		} else if (strcmp(a, "--xattrs") == 0) {
 			lfs_ops.setxattr = lfs_setxattr;
 			lfs_ops.getxattr = lfs_getxattr;
