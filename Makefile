@@ -67,7 +67,10 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 .PHONY: all check check-run unit integration asan demo bench fuzz install deps clean deb rpm
 SPANK_TARGET = $(if $(wildcard slurm-plugin/spank_pcm.c),$(SPANK))
-all: $(PCM) $(SPANK_TARGET) $(UNIT_BINS)
+# tests/fakes/latencyfs (FUSE, for the network-target bench and its test):
+# built when libfuse3 is installed (packaging/install-deps installs it)
+LATENCYFS = $(if $(shell pkg-config --exists fuse3 && echo y),$(BUILD)/tests/fakes/latencyfs)
+all: $(PCM) $(SPANK_TARGET) $(UNIT_BINS) $(LATENCYFS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -95,6 +98,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/cu.h $(AGENT_LIB) $(STORAGE_LIB
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(AGENT_LIB) $(STORAGE_LIB) \
 		$(LIBS) -lcunit
+
+$(BUILD)/tests/fakes/latencyfs: tests/fakes/latencyfs.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE $(shell pkg-config --cflags fuse3) \
+		$(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs fuse3) -lpthread
 
 deps:
 	@packaging/install-deps

@@ -543,8 +543,19 @@ print_plan(struct plan *p)
 {
 	struct pcm_config *cfg = &p->ctx->cfg;
 	const struct sched_job_summary *sm = &p->jobs->summary;
+	struct stor_result ex = { 0 };
+	struct stor_opts so;
 	char b[32], d[32];
+	int have_ex = 0;
 
+	/* what the saves would leave out (exclude patterns, markers) */
+	if (!p->o->no_save && !p->eph_empty) {
+		storage_opts(p->ctx, &so, "scanning");
+		if (stor_exclude_scan(p->eph, &so, &ex) == 0)
+			have_ex = 1;
+		else
+			log_warnx("cannot tell what the save would exclude: %s", ex.errmsg);
+	}
 	if (p->ctx->json) {
 		struct json_object *o = json_object_new_object(), *rq, *fl;
 
@@ -556,6 +567,12 @@ print_plan(struct plan *p)
 		json_object_object_add(o, "fleet", json_object_new_string(p->fleet.status_str));
 		json_object_object_add(o, "method", json_object_new_string(plan_method_name(p->method)));
 		json_object_object_add(o, "save", p->o->no_save ? NULL : json_object_new_string(p->savedir));
+		if (have_ex) {
+			json_object_object_add(o, "excluded_entries",
+			    json_object_new_int64((int64_t)ex.excluded));
+			json_object_object_add(o, "excluded_bytes",
+			    json_object_new_int64((int64_t)ex.bytes_excluded));
+		}
 		json_object_object_add(o, "reservation", json_object_new_string(cfg->reservation_name));
 		json_object_object_add(o, "jobs_requeued", rq);
 		json_object_object_add(o, "jobs_failing", fl);
@@ -578,6 +595,10 @@ print_plan(struct plan *p)
 	else
 		printf("  2 prestage     save %s (%s used) to %s while jobs run\n", p->eph,
 		    output_bytes(p->eph_used, b, sizeof(b)), p->savedir);
+	if (have_ex)
+		printf("                 excluded: %llu entries (%s)%s\n",
+		    (unsigned long long)ex.excluded, output_bytes(ex.bytes_excluded, b, sizeof(b)),
+		    ex.excluded ? ", not saved: lost at a stop/start" : "");
 	printf("  3 reservation  maintenance reservation %s (MAINT, IGNORE_JOBS, all nodes, "
 	    "%s): no new job starts\n", cfg->reservation_name,
 	    format_duration(cfg->maintenance_duration, d, sizeof(d)));
@@ -632,6 +653,12 @@ do_save(struct plan *p, int prestage, struct stor_result *res)
 	if (rc < 0) {
 		log_warnx("cannot save %s to %s: %s", p->eph, p->savedir, res->errmsg);
 		return -1;
+	}
+	if (res->excluded > 0) {
+		char eb[32];
+		log_notice("excluded from the save of %s: %llu entries (%s): lost at a stop/start",
+		    p->eph, (unsigned long long)res->excluded,
+		    output_bytes(res->bytes_excluded, eb, sizeof(eb)));
 	}
 	jadd_int(p->j, "bytes_saved", (int64_t)res->bytes_copied);
 	save_progress_json(p, prestage ? "prestage" : "final_save", res);

@@ -307,4 +307,35 @@ int vset_has(const struct vset *v, const struct mf_entry *e, const struct stat *
 /* Write SAVEDIR/VERIFIED (tmp, fsync, rename, fsync dir).  0 or -errno. */
 int vset_write(int savefd, struct vset *v, uint64_t gen);
 
+/* ------------------------------------------------------------------ */
+/* Excludes (exclude.c)                                                */
+
+struct excl;
+struct stat;
+/* Compile patterns (rsync-style, see exclude.c).  *out NULL when n is 0.
+ * 0, -EINVAL (err names the pattern), -ENOMEM.  excl_free(NULL) is a no-op. */
+int excl_new(const char *const *pats, size_t n, struct excl **out, char *err, size_t errlen);
+void excl_free(struct excl *x);
+/* one glob against one string: 1 matches, 0 not */
+int excl_glob(const char *pattern, const char *s);
+/* path relative to the saved root ("a/b/c"): 1 excluded, 0 not */
+int excl_match_path(const struct excl *x, const char *path, int is_dir);
+/* the same for name in manifest directory parent; -ENOMEM */
+int excl_match(const struct excl *x, const struct manifest *mf, uint32_t parent, const char *name,
+    int is_dir);
+/* the marker that excludes the open directory fd (".pcm-agent-exclude",
+ * "CACHEDIR.TAG", owned by root or the directory's owner), or NULL */
+const char *excl_marker(int dirfd, const struct stat *dirst);
+/* count the entries and bytes below the open directory dirfd (not
+ * crossing mount points) */
+int excl_count(int dirfd, uint64_t *entries, uint64_t *bytes, unsigned depth);
+/* the save's walk: is name (in dirfd, manifest directory parent, stat st)
+ * excluded by a pattern?  1 (counted into res->excluded, bytes_excluded,
+ * a directory with its content), 0, or -ENOMEM */
+int excl_entry(const struct excl *x, const struct manifest *mf, uint32_t parent, int dirfd,
+    const char *name, const struct stat *st, struct stor_result *res);
+/* is the open directory fd (stat st) marked?  The marker's name (the
+ * directory and its content counted into res), or NULL */
+const char *excl_dir(int fd, const struct stat *st, struct stor_result *res);
+
 #endif
