@@ -270,6 +270,15 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 		goto out;
 	}
 	entry_from_stat(&e, &st);
+	/* the quarantine of a restore (restore.c): root's, never saved, since
+	 * restore would not put it back (a user's directory of that name is
+	 * saved like any other) */
+	if (parent == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 &&
+	    strcmp(name, STOR_QUARANTINE) == 0) {
+		s->res->excluded++;
+		rc = 0;
+		goto out;
+	}
 	/* excluded: not in the manifest (nor, so, in what the next save keeps) */
 	if ((rc = excl_entry(s->excl, s->mf, parent, dirfd, name, &st, s->res)) != 0) {
 		if (rc < 0)

@@ -143,6 +143,10 @@ struct stor_result {
 int stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
     struct stor_result *res);
 
+/* a restore's quarantine, DEST/STOR_QUARANTINE/<op_id>/: root's, never saved
+ * nor restored */
+#define STOR_QUARANTINE ".pcm-agent-quarantine"
+
 /*
  * Restore the complete save in `savedir` into `dest` (created if missing),
  * checking every object's checksum as it is written.  Entries of dest not

@@ -83,6 +83,18 @@ setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups mkdir -p "$D/alice-top.da
 assert_rc 0 pcm restore --from "$TG" --to "$D"
 assert_contains "$OUT" "moved aside 1 entries that were in the way to $D/.pcm-agent-quarantine/" "summary"
 
+# the quarantine (root's) is never saved again; a user's directory of the
+# same name at a lower level is saved like any other
+[ -d "$D/.pcm-agent-quarantine" ] || fail "no quarantine after the restore"
+mkdir -p "$D/sub/.pcm-agent-quarantine" && echo keep >"$D/sub/.pcm-agent-quarantine/f"
+js=$(pcm --json save --source "$D" --target "$T/resave" 2>"$T/resave.err") ||
+	fail "save of the restored tree: $(cat "$T/resave.err")"
+assert_eq "$(printf '%s' "$js" | json_get 'd["excluded"]')" 1 "entries left out of the re-save"
+assert_rc 0 pcm ls --from "$T/resave" -R
+assert_not_contains "$OUT" " .pcm-agent-quarantine" "the quarantine was saved"
+assert_contains "$OUT" "sub/.pcm-agent-quarantine" "a lower directory of that name was not saved"
+ok "the quarantine is never saved, a lower directory of that name is"
+
 # --- 4: chown refused: no setuid/setgid ------------------------------------
 cat >"$T/nochown.c" <<'C'
 #include <errno.h>
