@@ -453,6 +453,16 @@ is_comm_error(int serr)
 	    serr == ECONNREFUSED || serr == ETIMEDOUT;
 }
 
+/* what a slurmctld of another protocol version answers (see sched_rpc) */
+static int
+is_protocol_error(int serr)
+{
+	return serr == SLURM_PROTOCOL_VERSION_ERROR || serr == SLURM_ERROR ||
+	    serr == SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT ||
+	    serr == SLURM_COMMUNICATIONS_RECEIVE_ERROR ||
+	    serr == ESLURM_PROTOCOL_INCOMPLETE_PACKET;
+}
+
 static long
 ms_until(const struct timespec *t)
 {
@@ -555,17 +565,33 @@ sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out)
 	}
 	if (r->check_version && !r->version_error && r->ctl_version != NULL)
 		s->ctl_checked = 1;
+	/*
+	 * A slurmctld too old or too new for this libslurm does not say its
+	 * version: an older one closes the connection (zero bytes), a newer one
+	 * answers in a protocol libslurm cannot read ("Unspecified error").
+	 * When the controller accepts connections, that is what it means.
+	 */
+	if (r->rc != 0 && r->check_version && !r->version_error && r->ctl_version == NULL &&
+	    is_protocol_error(r->serr) && sched_reachable(s, SCHED_PROBE_MS) == 0)
+		r->version_error = 1;
 	if (r->rc != 0) {
 		int serr = r->serr;
 		if (serr_out != NULL)
 			*serr_out = serr;
-		if (r->version_error) {
+		if (r->version_error && r->ctl_version != NULL) {
 			sched_seterr(s, "cannot %s: slurmctld (%s from %s) runs Slurm %s, but "
 			    "pcm-agent was built for Slurm %s: Slurm was upgraded or replaced; "
 			    "rebuild and reinstall pcm-agent (and spank_pcm.so) against the "
-			    "cluster's Slurm", what, s->controller, s->conf_path,
-			    r->ctl_version != NULL ? r->ctl_version : "of another release",
+			    "cluster's Slurm", what, s->controller, s->conf_path, r->ctl_version,
 			    sched_built_version());
+			rc = -EPROTO;
+		} else if (r->version_error) {
+			sched_seterr(s, "cannot %s: slurmctld (%s from %s) does not speak the protocol "
+			    "of Slurm %s, which pcm-agent was built for (%s): it runs another Slurm "
+			    "release; Slurm was upgraded or replaced: rebuild and reinstall pcm-agent "
+			    "(and spank_pcm.so) against the cluster's Slurm", what, s->controller,
+			    s->conf_path, sched_built_version(),
+			    serr != 0 ? slurm_strerror(serr) : "no answer");
 			rc = -EPROTO;
 		} else if (is_comm_error(serr)) {
 			seterr_unreachable(s, slurm_strerror(serr));
