@@ -8,7 +8,7 @@
 #   make demo       the whole story on a local test bed
 #   make bench      benchmarks against cp / rsync (BENCH_SIZE=small|large)
 #   make fuzz       libFuzzer targets (clang), a short run each
-#   make install    PREFIX, DESTDIR, sysconfdir, SLURM_PLUGINDIR
+#   make install    PREFIX, DESTDIR, sysconfdir, SLURM_PREFIX, SLURM_PLUGINDIR
 #   make deb / rpm  packages
 #   make clean
 
@@ -28,12 +28,13 @@ localstatedir ?= /var
 # a test Slurm: SLURM_PREFIX=/opt/slurm-24.11.5 (packaging/build-slurm).  The
 # agent and the plugin only work with the Slurm release they are built against.
 SLURM_PREFIX    ?= /usr
-SLURM_PLUGINDIR ?= /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/slurm-wlm
 ifneq ($(SLURM_PREFIX),/usr)
+SLURM_PLUGINDIR ?= $(SLURM_PREFIX)/lib/slurm
 SLURM_LIBDIR ?= $(SLURM_PREFIX)/lib
 SLURM_CFLAGS ?= -I$(SLURM_PREFIX)/include
 SLURM_LIBS   ?= -L$(SLURM_LIBDIR) -Wl,-rpath,$(SLURM_LIBDIR) -lslurm
 else
+SLURM_PLUGINDIR ?= /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/slurm-wlm
 SLURM_LIBDIR ?= /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)
 SLURM_CFLAGS ?=
 SLURM_LIBS   ?= -lslurm
