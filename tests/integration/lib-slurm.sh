@@ -246,7 +246,10 @@ for n in \$($SLURM_BIN/scontrol show hostnames "\$1"); do
 			for i in \$(seq 50); do [ -d /proc/\$p ] || break; sleep 0.1; done
 		fi
 	fi
-	$SLURM_SBIN/slurmd -b -N "\$n" </dev/null >>$T/log/power.log 2>&1
+	# in a session of its own: slurmctld may kill the script's process group
+	# when it ends, before slurmd -b has daemonized
+	setsid -w $SLURM_SBIN/slurmd -b -N "\$n" </dev/null >>$T/log/power.log 2>&1
+	echo "\$(date +%T) slurmd -b -N \$n: exit \$?" >>$T/log/power.log
 done
 exit 0
 EOF
