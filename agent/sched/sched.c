@@ -201,6 +201,7 @@ sched_open(const struct pcm_config *cfg, struct sched **out, char *errbuf, size_
 	slurm_init(NULL);
 	sched_opened = 1;
 	s->inited = 1;
+	(void)sched_built_version();	/* its buffer filled before any worker thread reads it */
 #ifdef PCM_SLURM_API_MAJOR
 	/* libslurm's API number is its soname's: another one is another release */
 	if (SLURM_VERSION_MAJOR(slurm_api_version()) != PCM_SLURM_API_MAJOR) {
