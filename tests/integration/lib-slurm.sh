@@ -186,6 +186,10 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
+# Slurm 23.11 without accounting storage: the main scheduler finds every batch
+# job's association invalid at first (Reason=InvalidAccount) and only the
+# backfill scheduler starts it, every bf_interval (30 s by default)
+SchedulerParameters=bf_interval=1
 SlurmdParameters=config_overrides
 ReturnToService=1
 MaxJobCount=30000
