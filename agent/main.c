@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "log.h"
 #include "pcm.h"
+#include "sched/sched.h"
 
 #define NEED_CONFIG	0x1	/* load config + discovery before the command */
 
@@ -96,7 +97,7 @@ usage(FILE *fp)
 	    "  -v, --verbose        more detail (repeat for more)\n"
 	    "  -q, --quiet          warnings and errors only\n"
 	    "  -h, --help           this help; `pcm-agent help COMMAND` for one command\n"
-	    "  -V, --version        print the version\n"
+	    "  -V, --version        print the version and the Slurm release built for\n"
 	    "\n"
 	    "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -228,7 +229,8 @@ main(int argc, char **argv)
 			usage(stdout);
 			return PCM_EXIT_OK;
 		case 'V':
-			printf("pcm-agent %s\n", PCM_VERSION);
+			printf("pcm-agent %s (built for Slurm %s)\n", PCM_VERSION,
+			    sched_built_version());
 			return PCM_EXIT_OK;
 		default:
 			usage(stderr);
