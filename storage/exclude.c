@@ -342,17 +342,12 @@ excl_count(int dirfd, uint64_t *entries, uint64_t *bytes, unsigned depth)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
 	if (depth > 4096)
 		return -ELOOP;
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((d = dir_stream(dirfd)) == NULL)
 		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
 	while ((de = readdir(d)) != NULL) {
 		struct stat st;
 
@@ -378,16 +373,20 @@ excl_count(int dirfd, uint64_t *entries, uint64_t *bytes, unsigned depth)
 	return rc;
 }
 
-/* the bytes and entries below an excluded directory, counted into res */
+/* an excluded entry dirfd/name, with everything below it, counted into res */
 static void
-count_dir(int dirfd, const char *name, struct stor_result *res)
+count_excluded(int dirfd, const char *name, const struct stat *st, struct stor_result *res)
 {
-	int fd = safe_openat(dirfd, name, O_RDONLY | O_DIRECTORY, 0, 1);
+	int fd;
 
-	if (fd < 0)
-		return;
-	excl_count(fd, &res->excluded, &res->bytes_excluded, 0);
-	close(fd);
+	res->excluded++;
+	if (S_ISREG(st->st_mode))
+		res->bytes_excluded += (uint64_t)st->st_size;
+	else if (S_ISDIR(st->st_mode) &&
+	    (fd = safe_openat(dirfd, name, O_RDONLY | O_DIRECTORY, 0, 1)) >= 0) {
+		excl_count(fd, &res->excluded, &res->bytes_excluded, 0);
+		close(fd);
+	}
 }
 
 int
@@ -398,11 +397,7 @@ excl_entry(const struct excl *x, const struct manifest *mf, uint32_t parent, int
 
 	if (r <= 0)
 		return r;
-	res->excluded++;
-	if (S_ISREG(st->st_mode))
-		res->bytes_excluded += (uint64_t)st->st_size;
-	else if (S_ISDIR(st->st_mode))
-		count_dir(dirfd, name, res);
+	count_excluded(dirfd, name, st, res);
 	return 1;
 }
 
@@ -423,17 +418,12 @@ scan(int dirfd, const char *path, const struct excl *x, struct stor_result *res,
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
 	if (depth > 4096)
 		return -ELOOP;
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((d = dir_stream(dirfd)) == NULL)
 		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		struct stat st;
 		char *full;
@@ -448,11 +438,7 @@ scan(int dirfd, const char *path, const struct excl *x, struct stor_result *res,
 			break;
 		}
 		if (excl_match_path(x, full, S_ISDIR(st.st_mode))) {
-			res->excluded++;
-			if (S_ISREG(st.st_mode))
-				res->bytes_excluded += (uint64_t)st.st_size;
-			else if (S_ISDIR(st.st_mode))
-				count_dir(dirfd, de->d_name, res);
+			count_excluded(dirfd, de->d_name, &st, res);
 		} else if (S_ISDIR(st.st_mode) &&
 		    (sub = safe_openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY, 0, 1)) >= 0) {
 			if (fstat(sub, &st) == 0 && excl_dir(sub, &st, res) == NULL) {

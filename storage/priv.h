@@ -6,6 +6,7 @@
 #ifndef PCM_STORAGE_PRIV_H
 #define PCM_STORAGE_PRIV_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -123,6 +124,9 @@ const char *mf_path(const struct manifest *mf, size_t i, char *buf, size_t len);
  * falling back to openat() with O_NOFOLLOW when the kernel lacks openat2.
  * Returns an fd or -errno. */
 int safe_openat(int dirfd, const char *name, int flags, mode_t mode, int noxdev);
+/* A directory stream of dirfd itself (a new open file description, so
+ * dirfd's own offset is untouched).  NULL with errno set. */
+DIR *dir_stream(int dirfd);
 /* Open directory entry i of mf beneath rootfd, one component at a time. */
 int safe_open_entry_dir(int rootfd, const struct manifest *mf, size_t i);
 

@@ -188,17 +188,12 @@ read_names(int dirfd, char ***out, size_t *nout)
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
 	*out = NULL;
 	*nout = 0;
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((d = dir_stream(dirfd)) == NULL)
 		return -errno;
-	if ((d = fdopendir(fd)) == NULL) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
