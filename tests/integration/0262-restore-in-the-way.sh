@@ -13,19 +13,9 @@
 #    shim), no setuid/setgid bit is applied and the restore says so.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-storage.sh"
-command -v setpriv >/dev/null || skip "setpriv not installed"
 command -v cc >/dev/null || skip "no C compiler (the chown shim)"
 
-cat >>"$PCM_CONF" <<CONF
-cluster_name = intheway
-workers = 2
-CONF
-loopfs src ext4 64
-loopfs tgt ext4 128
-loopfs dst ext4 64
-S=$T/src TG=$T/tgt D=$T/dst
-NOBODY=65534
-chmod 711 "$T"
+hostile_bed intheway
 
 mkdir -p "$S/projects/p1" "$S/bin"
 printf 'top data\n' >"$S/alice-top.dat"
