@@ -90,7 +90,7 @@ static const struct cfg_key keys[] = {
 	  "the OS update command (sh -c); default dnf/yum --security or apt-get upgrade" },
 	{ "patch_exclude", T_STR, F(patch_exclude), PATCH_EXCLUDE_DEFAULT, 0, 0, NULL,
 	  "package globs the OS update leaves alone (space-separated)" },
-	{ "patch_timeout", T_DURATION, F(patch_timeout), "1h", 60, 86400, NULL,
+	{ "patch_timeout", T_DURATION, F(patch_timeout), "1h", 1, 86400, NULL,
 	  "the OS update is killed and fails after this long" },
 	{ "poll_interval", T_DURATION, F(poll_interval), "60s", 1, 86400, NULL,
 	  "how often the watch daemon polls for scheduled events" },
