@@ -12,7 +12,9 @@
 #include <json-c/json.h>
 
 #include "cu.h"
+#include "journal.h"
 #include "patch.h"
+#include "plan_patch.h"
 
 static char dir[] = "/tmp/pcm-test-patch.XXXXXX";
 static char osr[256], mods[256], state[256], pkgdir[256], rr[256];
@@ -382,6 +384,42 @@ test_update_timeout(void)
 	unsetenv("FAKE_PKG_HANG");
 }
 
+static void
+test_plan_glue(void)
+{
+	static const char *const steps[] = { "patch", NULL };
+	struct json_object *nodes = json_tokener_parse("[{\"id\": \"i-0a\", \"ip\": \"10.0.0.5\"},"
+	    " {\"id\": \"i-0b\", \"ip\": \"\"}]");
+	struct journal *j = NULL;
+	char *s, sd[300], buf[512];
+
+	s = plan_login_notice(nodes);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "2 login nodes (i-0a 10.0.0.5, i-0b): their users' shells "
+	    "will hang"));
+	free(s);
+	json_object_put(nodes);
+	nodes = json_object_new_array();
+	CU_ASSERT_PTR_NULL(plan_login_notice(nodes));
+	CU_ASSERT_PTR_NULL(plan_login_notice(NULL));
+	json_object_put(nodes);
+
+	snprintf(sd, sizeof(sd), "%s/journal", dir);
+	CU_ASSERT_EQUAL_FATAL(journal_create(sd, NULL, steps, &j), 0);
+	CU_ASSERT_EQUAL(plan_patch_reboot_needed(j, buf, sizeof(buf)), -1);
+	CU_ASSERT_EQUAL(plan_patch_resume_check(j, buf, sizeof(buf)), 0);	/* nothing to check */
+	journal_data_set(j, "patch", json_tokener_parse("{\"kernel_running\": \"6.1.1\", "
+	    "\"kernel_after\": \"6.1.2\", \"reboot_needed\": true, \"reboot_why\": \"x\"}"));
+	CU_ASSERT_EQUAL(plan_patch_reboot_needed(j, buf, sizeof(buf)), 1);
+	setenv("PCM_TEST_KERNEL", "6.1.2", 1);
+	CU_ASSERT_EQUAL(plan_patch_resume_check(j, buf, sizeof(buf)), 0);
+	CU_ASSERT_STRING_EQUAL(buf, "kernel 6.1.2 runs (the OS update's; was 6.1.1)");
+	setenv("PCM_TEST_KERNEL", "6.1.1", 1);
+	CU_ASSERT_EQUAL(plan_patch_resume_check(j, buf, sizeof(buf)), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "NOT the 6.1.2"));
+	journal_free(j);
+}
+
 static const struct cu_test tests[] = {
 	{ "distribution from os-release", test_detect },
 	{ "commands, exclusions, patch_command", test_describe },
@@ -391,6 +429,7 @@ static const struct cu_test tests[] = {
 	{ "apt update through the fake: pins, reboot-required", test_update_apt },
 	{ "a failed update says why, with the log", test_update_fails },
 	{ "a hanging update is killed at the timeout", test_update_timeout },
+	{ "login notice, reboot decision, resume's kernel check", test_plan_glue },
 	{ NULL, NULL },
 };
 
