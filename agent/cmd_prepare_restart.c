@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cmd_prepare_restart.c - pcm-agent prepare-restart (the steps are in plan.c) */
+/* cmd_prepare_restart.c - pcm-agent prepare-restart (the steps are in agent/plan/) */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>

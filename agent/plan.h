@@ -19,6 +19,8 @@
  *
  * Prepare steps: preflight prestage reservation jobgate fleet_stop
  * final_save restart.  Resume steps: restore health fleet_start unreserve.
+ * The code is in agent/plan/: each mode is a table of steps run by one
+ * loop (agent/plan/plan_int.h).
  *
  * Every function returns an enum pcm_exit and logs why it failed.
  */
@@ -55,7 +57,7 @@ struct plan_opts {
 enum plan_method plan_method_parse(const char *s);
 const char *plan_method_name(enum plan_method m);
 
-/* The journal's step names, in order (static, NULL-terminated). */
+/* The journal's step names of the standard mode, in order (static, NULL-terminated). */
 extern const char *const plan_steps[];
 
 int plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o);
