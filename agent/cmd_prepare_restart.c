@@ -10,7 +10,7 @@
 const char help_prepare_restart[] =
     "usage: pcm-agent prepare-restart [--reboot | --stop-start | --no-restart]\n"
     "           [--wait-jobs[=TIMEOUT] | --force] [--no-save] [--target DIR]\n"
-    "           [--dry-run] [--yes] [--json]\n"
+    "           [--patch] [--dry-run] [--yes] [--json]\n"
     "\n"
     "Take the cluster to \"head node ready to go down\" with nothing lost, in\n"
     "steps recorded in the journal (STATE_DIR/journal.json) before and after\n"
@@ -23,6 +23,9 @@ const char help_prepare_restart[] =
     "               (--no-requeue, interactive) stop the command (exit 3)\n"
     "  fleet_stop   compute fleet STOP_REQUESTED, wait for STOPPED\n"
     "  final_save   incremental save, verified against its manifest\n"
+    "  patch        with --patch: the OS update (dnf/yum --security, apt-get\n"
+    "               upgrade, or patch_command); no restart if it fails, none\n"
+    "               either without --reboot/--stop-start when no reboot is needed\n"
     "  restart      the restart request (after a confirmation on a terminal)\n"
     "Run it again after any interruption: it continues at the first step not\n"
     "done and never stops the fleet or requests the restart twice.\n"
@@ -38,6 +41,7 @@ const char help_prepare_restart[] =
     "  --force             go on: jobs that would fail fail, each named in the log\n"
     "  --no-save           do not save the ephemeral volume\n"
     "  --target DIR        where to save (default: target, or the first candidate)\n"
+    "  --patch             update the OS packages before the restart (patch = yes)\n"
     "  --dry-run           preflight only: print what each step would do and which\n"
     "                      jobs would be requeued or fail; change nothing\n"
     "  --yes               no confirmation before the restart request\n"
@@ -58,6 +62,7 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "no-save", no_argument, NULL, 'N' },
 		{ "target", required_argument, NULL, 't' },
+		{ "patch", no_argument, NULL, 'P' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "json", no_argument, NULL, 'j' },
@@ -97,6 +102,9 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 			break;
 		case 't':
 			o.target = optarg;
+			break;
+		case 'P':
+			o.patch = 1;
 			break;
 		case 'd':
 			o.dry_run = 1;

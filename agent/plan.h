@@ -18,7 +18,9 @@
  *     already started), and never asks for a reboot twice.
  *
  * Prepare steps: preflight prestage reservation jobgate fleet_stop
- * final_save restart.  Resume steps: restore health fleet_start unreserve.
+ * final_save patch restart.  Resume steps: restore health patch_check
+ * fleet_start unreserve.  (patch and patch_check: --patch only; plan_steps[]
+ * lists the steps of the journals written before they existed.)
  * The code is in agent/plan/: each mode is a table of steps run by one
  * loop (agent/plan/plan_int.h).
  *
@@ -50,6 +52,7 @@ struct plan_opts {
 	const char	*target;	/* NULL: config / first candidate mount */
 	int		 dry_run;
 	int		 yes;		/* no confirmation before the restart */
+	int		 patch;		/* --patch: the OS update before the restart */
 	const char	*trigger;	/* NULL: "manual"; else an EC2 EventId */
 };
 

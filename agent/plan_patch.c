@@ -74,8 +74,7 @@ plan_patch_run(const struct pcm_config *cfg, struct journal *j, FILE *out, int q
 	if (rc < 0) {
 		log_warnx("%s%s", err.msg, n > 0 ? " (some packages were updated before: see the "
 		    "log)" : "");
-		if (asprintf(detail, "the OS update failed: %s", err.msg) < 0)
-			*detail = NULL;
+		*detail = strdup(err.msg);
 		patch_result_free(&r);
 		return PCM_EXIT_ERROR;
 	}

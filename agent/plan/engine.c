@@ -204,7 +204,17 @@ plan_maint_phase(struct plan *p, enum maint_phase ph)
 
 	/* the event pcm-agent watch recorded (code, times) is kept: only the phase moves */
 	if (maintfile_read(p->ctx->cfg.run_dir, &m, &me) == 0) {
+		const char *lm = plan_login_message(p);
+
 		m->phase = ph;
+		if (lm[0] != '\0' && (m->message == NULL || strstr(m->message, lm + 1) == NULL)) {
+			char *msg;
+			if (asprintf(&msg, "%s%s", m->message ? m->message : "",
+			    m->message ? lm : lm + 1) >= 0) {
+				maintfile_set_str(&m->message, msg);
+				free(msg);
+			}
+		}
 		if (maintfile_write(p->ctx->cfg.run_dir, m, &me) < 0)
 			log_notice("%s", me.msg);
 		maintfile_free(m);
@@ -217,8 +227,15 @@ plan_maint_phase(struct plan *p, enum maint_phase ph)
 	if (maintfile_set_str(&m->code, "head-node-restart") < 0 ||
 	    maintfile_set_str(&m->reservation, p->ctx->cfg.reservation_name) < 0 ||
 	    maintfile_set_str(&m->message, "the head node is being prepared for a restart by "
-	    "pcm-agent prepare-restart") < 0)
+	    "pcm-agent prepare-restart.") < 0)
 		goto out;
+	if (plan_login_message(p)[0] != '\0') {
+		char *msg;
+		if (asprintf(&msg, "%s%s", m->message, plan_login_message(p)) >= 0) {
+			maintfile_set_str(&m->message, msg);
+			free(msg);
+		}
+	}
 	if (p->o != NULL && p->o->trigger != NULL &&
 	    strncmp(p->o->trigger, "instance-event-", 15) == 0)
 		maintfile_set_str(&m->event_id, p->o->trigger);
@@ -240,6 +257,7 @@ plan_free(struct plan *p)
 	free(p->table);
 	free(p->target);
 	free(p->savedir);
+	json_object_put(p->login_nodes);
 }
 
 int

@@ -20,6 +20,7 @@
  *   step_slurm.c   reservation, jobgate, health, unreserve
  *   step_fleet.c   fleet_stop, fleet_start
  *   step_restart.c restart
+ *   step_patch.c   patch, patch_check (--patch); the login nodes
  *   resume.c       resume;  abort.c: abort;  status.c: status
  */
 #ifndef PCM_PLAN_INT_H
@@ -63,6 +64,8 @@ struct plan {
 	int			 nstep;
 	double			 step_t0;	/* when the current step began */
 	const struct plan_step	*steps;		/* the mode's table */
+	struct json_object	*login_nodes;	/* preflight: the cluster's login nodes
+						   (NULL: unknown) */
 };
 
 enum plan_phase {
@@ -168,6 +171,20 @@ int step_fleet_start_run(struct plan *p, struct step_out *out);
 const char *step_unreserve_skip(struct plan *p);
 void step_unreserve_what(struct plan *p, char *buf, size_t len);
 int step_unreserve_run(struct plan *p, struct step_out *out);
+/* step_patch.c: --patch (the OS update, the restart skipped when no reboot
+ * is needed, the kernel check of resume) and the login nodes of preflight */
+int plan_patch_wanted(struct plan *p);
+const char *step_patch_skip(struct plan *p);
+void step_patch_what(struct plan *p, char *buf, size_t len);
+int step_patch_run(struct plan *p, struct step_out *out);
+const char *step_restart_skip(struct plan *p);
+const char *step_patch_check_skip(struct plan *p);
+void step_patch_check_what(struct plan *p, char *buf, size_t len);
+int step_patch_check_run(struct plan *p, struct step_out *out);
+void plan_login_preflight(struct plan *p);
+/* "" or " " + the login-node notice of the journal (or preflight), for
+ * messages (static buffer) */
+const char *plan_login_message(struct plan *p);
 /* prepare.c */
 int step_preflight_again(struct plan *p);
 void step_preflight_what(struct plan *p, char *buf, size_t len);

@@ -27,6 +27,7 @@
 #include "maintfile.h"
 #include "output.h"
 #include "plan_int.h"
+#include "plan_patch.h"
 #include "sched/sched.h"
 #include "storage.h"
 
@@ -116,6 +117,16 @@ preflight(struct plan *p)
 			return aws_rc_exit(rc);
 		}
 	}
+	/* the OS update can be planned; the login nodes (a warning when unknown) */
+	if (plan_patch_wanted(p)) {
+		char *desc = NULL;
+
+		if ((rc = plan_patch_preflight(cfg, &desc)) != PCM_EXIT_OK)
+			return rc;
+		free(desc);
+		plan_jset_int(p->j, "patch_requested", 1);
+	}
+	plan_login_preflight(p);
 	/* storage */
 	p->eph = cfg->ephemeral_dir;
 	if (p->o->no_save)
@@ -190,6 +201,16 @@ print_plan(struct plan *p)
 		json_object_object_add(o, "blocked", json_object_new_boolean(sm->fail > 0 &&
 		    p->o->jobs == PLAN_JOBS_GATE));
 		json_object_object_add(o, "jobs", sched_jobs_to_json(p->jobs));
+		json_object_object_add(o, "login_nodes", json_object_get(p->login_nodes));
+		if (plan_patch_wanted(p)) {
+			struct patch_cfg pc;
+			char *desc;
+
+			plan_patch_cfg(cfg, &pc);
+			desc = patch_describe(&pc, NULL);
+			json_object_object_add(o, "patch", desc ? json_object_new_string(desc) : NULL);
+			free(desc);
+		}
 		output_json(o);
 		json_object_put(o);
 		return;
@@ -218,9 +239,35 @@ print_plan(struct plan *p)
 	    "STOP_REQUESTED, wait for STOPPED" : "already stopped or stopping: nothing written");
 	printf("  6 final_save   %s\n", p->o->no_save ? "skipped (--no-save)" :
 	    "incremental save, verified against its manifest");
+	if (plan_patch_wanted(p)) {
+		struct patch_cfg pc;
+		char *desc, *save = NULL;
+
+		plan_patch_cfg(cfg, &pc);
+		desc = patch_describe(&pc, NULL);
+		printf("    patch        the OS update (log %s/" PATCH_LOG_NAME ", timeout %s):\n",
+		    cfg->state_dir, format_duration(cfg->patch_timeout, d, sizeof(d)));
+		for (char *l = desc ? strtok_r(desc, "\n", &save) : NULL; l;
+		    l = strtok_r(NULL, "\n", &save))
+			printf("                   %s\n", l);
+		printf("                 no restart if it fails%s\n", p->o->method ==
+		    PLAN_METHOD_REBOOT || p->o->method == PLAN_METHOD_STOP_START ? "" :
+		    "; none either when no reboot is needed");
+		free(desc);
+	}
 	printf("  7 restart      %s\n", p->method == PLAN_METHOD_REBOOT ?
 	    "EC2 RebootInstances of this instance" : p->method == PLAN_METHOD_STOP_START ?
 	    "SSM AWS-RestartEC2Instance (stop, then start)" : "none: the command to run is printed");
+	if (p->login_nodes == NULL) {
+		printf("    login nodes  unknown (see the warning)\n");
+	} else if (json_object_array_length(p->login_nodes) == 0) {
+		printf("    login nodes  none\n");
+	} else {
+		char *notice = plan_login_notice(p->login_nodes);
+
+		printf("    login nodes  %s\n", notice ? notice : "?");
+		free(notice);
+	}
 	if (sm->requeue + sm->fail > 0) {
 		printf("\n");
 		plan_print_jobs(p, p->jobs, 0);

@@ -10,7 +10,8 @@
 
 /*
  * The standard mode: stop the compute fleet, save /scratch, restart; at the
- * boot restore /scratch, start the fleet.  Its names are plan_steps[] (the
+ * boot restore /scratch, start the fleet.  Its names are plan_steps[] and,
+ * skipped unless --patch, patch and patch_check (the
  * journal of every operation of this mode, also those written before the
  * table existed).
  */
@@ -29,12 +30,17 @@ static const struct plan_step standard[] = {
 	{ .name = "final_save", .phase = PREPARE, .title = "final save",
 	  .skip = step_final_save_skip, .what = step_final_save_what,
 	  .run = step_final_save_run },
-	{ .name = "restart", .phase = PREPARE, .pre = step_restart_pre,
-	  .what = step_restart_what, .run = step_restart_run },
+	{ .name = "patch", .phase = PREPARE, .title = "the OS update",
+	  .skip = step_patch_skip, .what = step_patch_what, .run = step_patch_run },
+	{ .name = "restart", .phase = PREPARE, .title = "restart", .skip = step_restart_skip,
+	  .pre = step_restart_pre, .what = step_restart_what, .run = step_restart_run },
 	{ .name = "restore", .phase = RESUME, .title = "restore the ephemeral volume",
 	  .skip = step_restore_skip, .pre = step_restore_pre, .what = step_restore_what,
 	  .run = step_restore_run },
 	{ .name = "health", .phase = RESUME, .what = step_health_what, .run = step_health_run },
+	{ .name = "patch_check", .phase = RESUME, .title = "the kernel of the OS update",
+	  .skip = step_patch_check_skip, .what = step_patch_check_what,
+	  .run = step_patch_check_run },
 	{ .name = "fleet_start", .phase = RESUME, .title = "compute fleet",
 	  .skip = step_fleet_start_skip, .what = step_fleet_start_what,
 	  .run = step_fleet_start_run },

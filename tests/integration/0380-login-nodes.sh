@@ -8,7 +8,7 @@
 # maintenance.json (read by the SPANK plugin and anyone's scripts) carry them.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-plan.sh"
-plan_bed 1
+plan_bed 2
 export PCM_TEST_EC2_PAGE_SIZE=5
 
 # no login node: nothing said about them
@@ -20,13 +20,14 @@ mapfile -t login < <($AWSBED instances "$SLURM_CLUSTER" LoginNode 7)
 stopped=$($AWSBED instances "$SLURM_CLUSTER" LoginNode 1 --state stopped)
 other=$($AWSBED instances other-cluster LoginNode 1)
 untagged=$($AWSBED instances "$SLURM_CLUSTER" LoginNode 1 --untagged)
-compute=$($AWSBED instances "$SLURM_CLUSTER" Compute 2 | head -n1)
+mapfile -t computes < <($AWSBED instances "$SLURM_CLUSTER" Compute 2)
+compute=${computes[0]}
 
 assert_rc 0 pcm prepare-restart --dry-run --no-save --reboot
 for id in "${login[@]}"; do
 	assert_contains "$OUT" "$id" "dry run names login node $id"
 done
-for id in "$stopped" "$other" "$untagged" "$compute" "$HEAD_ID"; do
+for id in "$stopped" "$other" "$untagged" "$compute"; do
 	assert_not_contains "$OUT" "$id" "dry run names $id, not a running login node of the cluster"
 done
 assert_contains "$OUT" "7 login nodes" "dry run counts them"

@@ -15,7 +15,7 @@
 #   result compares with the package list from before the first run.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-plan.sh"
-plan_bed 1
+plan_bed 2
 
 mkdir -p "$T/pkgbin" "$T/pkg" "$T/modules"
 for n in dnf yum apt-get rpm dpkg-query needs-restarting; do
