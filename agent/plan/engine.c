@@ -386,7 +386,7 @@ plan_open_journal(struct plan *p, const char *trigger, const char *mode)
 		const struct plan_step *t = plan_table(mode);
 
 		if ((rc = journal_create(state_dir, trigger ? trigger : "manual",
-		    plan_table_names(t), &p->j)) < 0) {
+		    plan_table_names_for(t, p), &p->j)) < 0) {
 			log_warnx("cannot create the journal in %s: %s", state_dir, strerror(-rc));
 			return -1;
 		}
@@ -431,6 +431,15 @@ plan_take_lock(struct pcm_ctx *ctx, struct pcm_lock *lk, const char *what)
  * A step that fails has recorded why (failed, or left running when nobody
  * knows whether it acted); the loop stops there with its exit code.
  */
+static int
+journal_has_step(const struct journal *j, const char *name)
+{
+	struct json_object *steps;
+
+	return j != NULL && json_object_object_get_ex(journal_json(j), "steps", &steps) &&
+	    json_object_object_get_ex(steps, name, NULL);
+}
+
 int
 plan_run(struct plan *p, enum plan_phase phase)
 {
@@ -444,6 +453,8 @@ plan_run(struct plan *p, enum plan_phase phase)
 
 		if (s->phase != phase)
 			continue;
+		if (s->wanted != NULL && !journal_has_step(p->j, s->name) && !s->wanted(p))
+			continue;	/* an optional step this operation does without */
 		if (plan_step_is_over(p->j, s->name)) {
 			if (s->again != NULL && (rc = s->again(p)) != PCM_EXIT_OK)
 				return rc;

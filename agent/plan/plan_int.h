@@ -99,14 +99,21 @@ struct plan_step {
 	int		 (*run)(struct plan *p, struct step_out *out);
 	/* abort: undo what the step did (NULL: nothing to undo); an exit code */
 	int		 (*undo)(struct plan *p);
+	/* NULL: the step is in every journal of the mode.  Else an optional
+	 * step (--patch): in the journal only when this says so (when the
+	 * journal is created, or on a later run); otherwise passed silently,
+	 * so that operations without it look as before */
+	int		 (*wanted)(struct plan *p);
 };
 
 /* steps.c: the table of a mode ("standard" for a journal without a mode);
  * NULL for an unknown mode.  The table ends with a step without a name. */
 const struct plan_step *plan_table(const char *mode);
 const char *plan_mode(const struct journal *j);
-/* The step names of a table, NULL-terminated, for journal_create (static). */
+/* The step names of a table, NULL-terminated, for journal_create (static).
+ * With p, the optional steps p does not want are left out. */
 const char *const *plan_table_names(const struct plan_step *t);
+const char *const *plan_table_names_for(const struct plan_step *t, struct plan *p);
 
 /* engine.c */
 int plan_run(struct plan *p, enum plan_phase phase);

@@ -31,7 +31,8 @@ static const struct plan_step standard[] = {
 	  .skip = step_final_save_skip, .what = step_final_save_what,
 	  .run = step_final_save_run },
 	{ .name = "patch", .phase = PREPARE, .title = "the OS update",
-	  .skip = step_patch_skip, .what = step_patch_what, .run = step_patch_run },
+	  .skip = step_patch_skip, .what = step_patch_what, .run = step_patch_run,
+	  .wanted = plan_patch_wanted },
 	{ .name = "restart", .phase = PREPARE, .title = "restart", .skip = step_restart_skip,
 	  .pre = step_restart_pre, .what = step_restart_what, .run = step_restart_run },
 	{ .name = "restore", .phase = RESUME, .title = "restore the ephemeral volume",
@@ -40,7 +41,7 @@ static const struct plan_step standard[] = {
 	{ .name = "health", .phase = RESUME, .what = step_health_what, .run = step_health_run },
 	{ .name = "patch_check", .phase = RESUME, .title = "the kernel of the OS update",
 	  .skip = step_patch_check_skip, .what = step_patch_check_what,
-	  .run = step_patch_check_run },
+	  .run = step_patch_check_run, .wanted = plan_patch_wanted },
 	{ .name = "fleet_start", .phase = RESUME, .title = "compute fleet",
 	  .skip = step_fleet_start_skip, .what = step_fleet_start_what,
 	  .run = step_fleet_start_run },
@@ -74,13 +75,20 @@ plan_mode(const struct journal *j)
 }
 
 const char *const *
-plan_table_names(const struct plan_step *t)
+plan_table_names_for(const struct plan_step *t, struct plan *p)
 {
 	static const char *names[64];
 	size_t n = 0;
 
 	for (; t != NULL && t->name != NULL && n + 1 < sizeof(names) / sizeof(names[0]); t++)
-		names[n++] = t->name;
+		if (p == NULL || t->wanted == NULL || t->wanted(p))
+			names[n++] = t->name;
 	names[n] = NULL;
 	return names;
+}
+
+const char *const *
+plan_table_names(const struct plan_step *t)
+{
+	return plan_table_names_for(t, NULL);
 }
