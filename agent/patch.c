@@ -597,7 +597,8 @@ parse_pkgs(const char *text, struct pkg **out, size_t *nout)
 
 	for (const char *l = text ? text : ""; *l; ) {
 		size_t len = strcspn(l, "\n"), nl = strcspn(l, " ");
-		if (nl < len && nl > 0 && strncmp(l, "kernel ", 7) != 0) {
+		if (nl < len && nl > 0 && strncmp(l, "kernel ", 7) != 0 &&
+		    strncmp(l, "operation ", 10) != 0) {
 			struct pkg *nv = realloc(v, (n + 1) * sizeof(*v));
 			if (nv == NULL)
 				goto nomem;
@@ -993,15 +994,25 @@ patch_update(const struct patch_cfg *c, patch_progress_fn progress, void *arg,
 	if ((rc = build_cmds(c, r->pm, osname, cmds, err)) < 0)
 		goto out;
 
-	/* before: the first run's list wins */
-	if ((before = read_file(bpath)) == NULL) {
+	/* before: the first run's list of this operation wins */
+	if ((before = read_file(bpath)) != NULL) {
+		char want[256];
+
+		snprintf(want, sizeof(want), "operation %s\n", c->operation ? c->operation : "-");
+		if (strncmp(before, want, strlen(want)) != 0) {	/* another operation's */
+			free(before);
+			before = NULL;
+		}
+	}
+	if (before == NULL) {
 		char *list = NULL, *text;
 		char kernel[128];
 
 		if ((rc = patch_packages(r->pm, &list, err)) < 0)
 			goto out;
 		patch_kernel_newest(c, kernel, sizeof(kernel));
-		if (asprintf(&text, "kernel %s\n%s", kernel[0] ? kernel : "-", list) < 0) {
+		if (asprintf(&text, "operation %s\nkernel %s\n%s", c->operation ? c->operation : "-",
+		    kernel[0] ? kernel : "-", list) < 0) {
 			free(list);
 			rc = seterr(err, PATCH_E_NOMEM, "out of memory");
 			goto out;
@@ -1014,9 +1025,10 @@ patch_update(const struct patch_cfg *c, patch_progress_fn progress, void *arg,
 		}
 		before = text;
 	}
-	if (strncmp(before, "kernel ", 7) == 0) {
-		size_t n = strcspn(before + 7, "\n");
-		snprintf(r->kernel_before, sizeof(r->kernel_before), "%.*s", (int)n, before + 7);
+	const char *kl = strstr(before, "\nkernel ");
+	if (kl != NULL) {
+		size_t n = strcspn(kl + 8, "\n");
+		snprintf(r->kernel_before, sizeof(r->kernel_before), "%.*s", (int)n, kl + 8);
 		if (strcmp(r->kernel_before, "-") == 0)
 			r->kernel_before[0] = '\0';
 	}

@@ -56,6 +56,8 @@ struct patch_cfg {
 	const char	*exclude;	/* patch_exclude: space-separated globs */
 	long		 timeout_s;	/* whole update; 0: none */
 	long		 progress_s;	/* progress callback period; 0: 10 s */
+	const char	*operation;	/* the before list is kept only for the same
+					   operation (journal id); NULL: "-" */
 	/* NULL: the defaults; the environment variables in brackets
 	 * (for the tests) override those defaults */
 	const char	*os_release;	 /* /etc/os-release [PCM_TEST_OS_RELEASE] */
@@ -72,7 +74,8 @@ struct patch_cfg {
 
 /* The log file of the update: STATE_DIR/patch.log. */
 #define PATCH_LOG_NAME		"patch.log"
-/* The package list before the update (first line "kernel RELEASE"). */
+/* The package list before the update (first lines "operation ID" and
+ * "kernel RELEASE"). */
 #define PATCH_BEFORE_NAME	"patch-before.txt"
 
 /* Package manager from os-release (ID, ID_LIKE, VERSION_ID); name gets
@@ -124,8 +127,9 @@ struct patch_result {
 
 /*
  * The whole update: the package list before (STATE_DIR/patch-before.txt,
- * kept when it exists already: a run after a crash compares with the
- * first), the commands with their output appended to STATE_DIR/patch.log,
+ * kept when it exists already for the same c->operation: a run after a
+ * crash compares with the first; another operation's is replaced), the
+ * commands with their output appended to STATE_DIR/patch.log,
  * the list after, the changes and whether a reboot is needed.  r is filled
  * as far as it got (the log path always).  Free with patch_result_free().
  */

@@ -64,6 +64,7 @@ plan_patch_run(const struct pcm_config *cfg, struct journal *j, FILE *out, int q
 
 	*detail = NULL;
 	plan_patch_cfg(cfg, &pc);
+	pc.operation = j != NULL ? journal_id(j) : NULL;
 	if (getenv("PCM_TEST_PATCH_PROGRESS_S") != NULL)
 		pc.progress_s = atol(getenv("PCM_TEST_PATCH_PROGRESS_S"));
 	rc = patch_update(&pc, progress, &pa, &r, &err);

@@ -45,6 +45,16 @@ assert_contains "$OUT" "patch" "dry run lists the patch step"
 assert_contains "$OUT" "dnf -y upgrade --security" "dry run: the command"
 assert_contains "$OUT" "--exclude=slurm*" "dry run: the exclusions"
 assert_eq "$(calls)" 0 "dry run ran the update"
+assert_rc_out 0 pcm prepare-restart --dry-run --patch --no-save --reboot --json
+assert_contains "$(echo "$OUT" | json_get 'd["patch"]')" "dnf -y upgrade" "--json: the command"
+# patch = yes in the config: the same as --patch; without either: no patch step
+assert_rc 0 pcm prepare-restart --dry-run --no-save --reboot
+assert_not_contains "$OUT" "dnf" "no patch step without --patch"
+echo "patch = yes" >>"$PCM_CONF"
+assert_rc 0 pcm prepare-restart --dry-run --no-save --reboot
+assert_contains "$OUT" "dnf -y upgrade --security" "patch = yes"
+sed -i '/^patch = yes/d' "$PCM_CONF"
+assert_eq "$(calls)" 0 "dry run ran the update"
 # an unknown system without patch_command: refused in preflight
 printf 'ID=arch\n' >"$T/os-release"
 assert_rc 1 pcm prepare-restart --dry-run --patch --no-save --reboot

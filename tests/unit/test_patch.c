@@ -298,6 +298,17 @@ test_update_dnf(void)
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT_EQUAL(r.changes.n, 2);
 	patch_result_free(&r);
+
+	/* the next operation starts from the system as it is then */
+	snprintf(p, sizeof(p), "%s/updates", pkgdir);
+	put(p, "openssl 3.0.3\n");
+	c.operation = "op-2";
+	CU_ASSERT_EQUAL(patch_update(&c, NULL, NULL, &r, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(r.changes.n, 1);
+	CU_ASSERT_STRING_EQUAL(r.changes.v[0].from, "3.0.2");
+	CU_ASSERT_STRING_EQUAL(r.changes.v[0].to, "3.0.3");
+	CU_ASSERT_STRING_EQUAL(r.kernel_before, "6.1.2");
+	patch_result_free(&r);
 	patch_forget(&c);
 	snprintf(p, sizeof(p), "%s/" PATCH_BEFORE_NAME, state);
 	CU_ASSERT_NOT_EQUAL(access(p, F_OK), 0);
