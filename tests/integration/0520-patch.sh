@@ -120,6 +120,22 @@ assert_rc 0 pcm prepare-restart --patch --no-save --reboot --force --yes
 PCM_TEST_BOOT_ID=after-patch-2 PCM_TEST_KERNEL=6.1.1 assert_rc 0 pcm resume
 assert_contains "$OUT" "NOT the 6.1.3" "resume says the new kernel does not run"
 
+# Ubuntu: apt-get update + upgrade, Slurm pinned, reboot-required honoured
+printf 'ID=ubuntu\nID_LIKE=debian\nVERSION_ID="22.04"\n' >"$T/os-release"
+fresh_system "openssl 3.0.2" "slurm 23.11.0"
+touch "$T/reboot-required"
+assert_rc 0 pcm prepare-restart --patch --no-save --no-restart --force --yes
+assert_contains "$(cat "$T/pkg/calls")" "apt-get -q update" "apt-get update first"
+assert_contains "$(cat "$T/pkg/calls")" "Dir::Etc::Preferences=$T/state/patch-apt-preferences" \
+	"apt-get upgrade with the pins of the run"
+assert_eq "$(version_of openssl)" 3.0.2 "apt: openssl updated"
+assert_eq "$(version_of slurm)" 23.02.1 "apt: slurm pinned (patch_exclude)"
+assert_contains "$OUT" "reboot needed ($T/reboot-required exists)" "apt: reboot-required"
+assert_eq "$(plan_journal_step restart)" done "apt: a reboot is needed: the restart step runs"
+assert_rc 0 pcm abort
+rm -f "$T/reboot-required"
+printf 'ID="amzn"\nVERSION_ID="2023"\n' >"$T/os-release"
+
 # kill -9 at every point of the patch step, then a rerun
 fresh_system "openssl 3.0.2"
 for p in plan-patch-begin:1 plan-patch-acted:1 plan-patch-end:1; do
