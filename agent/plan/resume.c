@@ -64,6 +64,13 @@ resume_summary(struct plan *p, char *buf, size_t len)
 	    restored ? restored : "not saved", plan_step_is_over(p->j, "fleet_start") &&
 	    journal_step(p->j, "fleet_start") == STEP_DONE ? "started" : "left as it was", n,
 	    running, pending);
+	/* --patch: what the OS update did and which kernel runs */
+	if (journal_step(p->j, "patch_check") == STEP_DONE) {
+		size_t k = strlen(buf);
+		snprintf(buf + k, len - k, "; OS update: %s",
+		    journal_step_detail(p->j, "patch_check") ? journal_step_detail(p->j,
+		    "patch_check") : "?");
+	}
 }
 
 int

@@ -113,6 +113,7 @@ assert_eq "$(json_get 'd["data"]["patch"]["reboot_needed"]' <"$T/state/journal.j
 	"journal: reboot needed"
 PCM_TEST_BOOT_ID=after-patch PCM_TEST_KERNEL=6.1.2 assert_rc 0 pcm resume
 assert_contains "$OUT" "kernel 6.1.2 runs" "resume reports the new kernel"
+assert_contains "$OUT" "; OS update: kernel 6.1.2 runs" "in the summary (and the wall message)"
 
 # the same, but the old kernel came back up: said loudly
 fresh_system "kernel 6.1.3"
