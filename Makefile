@@ -70,7 +70,7 @@ ALL_CFLAGS = -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wno-format-
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(SLURM_LIBS) $(PKG_LIBS) -lrsync -lpthread -ldl
 
-AGENT_SRCS   = $(filter-out agent/main.c,$(wildcard agent/*.c agent/sched/*.c agent/aws/*.c))
+AGENT_SRCS   = $(filter-out agent/main.c,$(wildcard agent/*.c agent/sched/*.c agent/aws/*.c agent/plan/*.c))
 STORAGE_SRCS = $(wildcard storage/*.c)
 UNIT_SRCS    = $(wildcard tests/unit/test_*.c)
 UNIT_BINS    = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cmd_abort.c - pcm-agent abort (plan.c) */
+/* cmd_abort.c - pcm-agent abort (agent/plan/) */
 #include <getopt.h>
 #include <stdio.h>
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cmd_prepare_restart.c - pcm-agent prepare-restart (the steps are in plan.c) */
+/* cmd_prepare_restart.c - pcm-agent prepare-restart (the steps are in agent/plan/) */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 const char help_prepare_restart[] =
     "usage: pcm-agent prepare-restart [--reboot | --stop-start | --no-restart]\n"
     "           [--wait-jobs[=TIMEOUT] | --force] [--no-save] [--target DIR]\n"
-    "           [--exclude PATTERN]... [--dry-run] [--yes] [--json]\n"
+    "           [--exclude PATTERN]... [--patch] [--dry-run] [--yes] [--json]\n"
     "\n"
     "Take the cluster to \"head node ready to go down\" with nothing lost, in\n"
     "steps recorded in the journal (STATE_DIR/journal.json) before and after\n"
@@ -24,6 +24,9 @@ const char help_prepare_restart[] =
     "               (--no-requeue, interactive) stop the command (exit 3)\n"
     "  fleet_stop   compute fleet STOP_REQUESTED, wait for STOPPED\n"
     "  final_save   incremental save, verified against its manifest\n"
+    "  patch        with --patch: the OS update (dnf/yum --security, apt-get\n"
+    "               upgrade, or patch_command); no restart if it fails, none\n"
+    "               either without --reboot/--stop-start when no reboot is needed\n"
     "  restart      the restart request (after a confirmation on a terminal)\n"
     "Run it again after any interruption: it continues at the first step not\n"
     "done and never stops the fleet or requests the restart twice.\n"
@@ -42,6 +45,7 @@ const char help_prepare_restart[] =
     "  --exclude PATTERN   leave out of the saves what matches (as save --exclude;\n"
     "                      adds to the config's `exclude`; give it again when\n"
     "                      re-running after an interruption); may repeat\n"
+    "  --patch             update the OS packages before the restart (patch = yes)\n"
     "  --dry-run           preflight only: print what each step would do, what the\n"
     "                      saves would leave out (excludes), and which jobs would\n"
     "                      be requeued or fail; change nothing\n"
@@ -63,6 +67,7 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "no-save", no_argument, NULL, 'N' },
 		{ "target", required_argument, NULL, 't' },
+		{ "patch", no_argument, NULL, 'P' },
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "yes", no_argument, NULL, 'y' },
@@ -104,6 +109,9 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 			break;
 		case 't':
 			o.target = optarg;
+			break;
+		case 'P':
+			o.patch = 1;
 			break;
 		case 'd':
 			o.dry_run = 1;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cmd_resume.c - pcm-agent resume (the steps are in plan.c) */
+/* cmd_resume.c - pcm-agent resume (the steps are in agent/plan/) */
 #include <getopt.h>
 #include <stdio.h>
 

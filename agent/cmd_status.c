@@ -275,7 +275,7 @@ print_maintenance(struct json_object *o)
 	    js(r, "start_time", "?"), js(r, "end_time", "?"));
 }
 
-/* --- the prepare-restart / resume operation in progress (plan.c) --- */
+/* --- the prepare-restart / resume operation in progress (agent/plan/) --- */
 
 static struct json_object *
 collect_operation(struct status_run *run, int *bad)

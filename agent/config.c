@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "notify.h"
+#include "patch.h"
 
 enum cfg_type {
 	T_STR,		/* free text */
@@ -85,6 +86,14 @@ static const struct cfg_key keys[] = {
 	  "AutomationAssumeRole ARN for AWS-RestartEC2Instance" },
 	{ "wait_jobs_timeout", T_DURATION, F(wait_jobs_timeout), "4h", 1, 366L * 86400, NULL,
 	  "default timeout of prepare-restart --wait-jobs" },
+	{ "patch", T_BOOL, F(patch), "no", 0, 0, NULL,
+	  "prepare-restart updates the OS packages before the restart (as --patch)" },
+	{ "patch_command", T_STR, F(patch_command), NULL, 0, 0, NULL,
+	  "the OS update command (sh -c); default dnf/yum --security or apt-get upgrade" },
+	{ "patch_exclude", T_STR, F(patch_exclude), PATCH_EXCLUDE_DEFAULT, 0, 0, NULL,
+	  "package globs the OS update leaves alone (space-separated)" },
+	{ "patch_timeout", T_DURATION, F(patch_timeout), "1h", 1, 86400, NULL,
+	  "the OS update is killed and fails after this long" },
 	{ "poll_interval", T_DURATION, F(poll_interval), "60s", 1, 86400, NULL,
 	  "how often the watch daemon polls for scheduled events" },
 	{ "event_margin", T_DURATION, F(event_margin), "15m", 0, 7L * 86400, NULL,

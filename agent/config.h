@@ -54,6 +54,11 @@ struct pcm_config {
 	char	*restart_method;	/* none | reboot | stop-start */
 	char	*ssm_assume_role;
 	long	 wait_jobs_timeout;	/* seconds */
+	/* the OS update (prepare-restart --patch) */
+	long	 patch;			/* bool */
+	char	*patch_command;		/* NULL: the distribution's */
+	char	*patch_exclude;		/* space-separated package globs */
+	long	 patch_timeout;		/* seconds */
 	/* watch daemon */
 	long	 poll_interval;		/* seconds */
 	long	 event_margin;		/* seconds */

@@ -18,7 +18,11 @@
  *     already started), and never asks for a reboot twice.
  *
  * Prepare steps: preflight prestage reservation jobgate fleet_stop
- * final_save restart.  Resume steps: restore health fleet_start unreserve.
+ * final_save patch restart.  Resume steps: restore health patch_check
+ * fleet_start unreserve.  (patch and patch_check: --patch only; plan_steps[]
+ * lists the steps of the journals written before they existed.)
+ * The code is in agent/plan/: each mode is a table of steps run by one
+ * loop (agent/plan/plan_int.h).
  *
  * Every function returns an enum pcm_exit and logs why it failed.
  */
@@ -48,6 +52,7 @@ struct plan_opts {
 	const char	*target;	/* NULL: config / first candidate mount */
 	int		 dry_run;
 	int		 yes;		/* no confirmation before the restart */
+	int		 patch;		/* --patch: the OS update before the restart */
 	const char	*trigger;	/* NULL: "manual"; else an EC2 EventId */
 };
 
@@ -55,7 +60,7 @@ struct plan_opts {
 enum plan_method plan_method_parse(const char *s);
 const char *plan_method_name(enum plan_method m);
 
-/* The journal's step names, in order (static, NULL-terminated). */
+/* The journal's step names of the standard mode, in order (static, NULL-terminated). */
 extern const char *const plan_steps[];
 
 int plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o);

@@ -87,6 +87,8 @@ instance_free(struct ec2_instance *x)
 	free(x->type);
 	free(x->az);
 	free(x->launch_time);
+	free(x->private_ip);
+	free(x->private_dns);
 	for (size_t i = 0; i < x->ntags; i++) {
 		free(x->tags[i].key);
 		free(x->tags[i].value);
@@ -123,6 +125,8 @@ parse_instance(xmlNode *item, struct ec2_instance *x)
 	x->type = text(item, "instanceType");
 	x->az = text(child(item, "placement"), "availabilityZone");
 	x->launch_time = text(item, "launchTime");
+	x->private_ip = text(item, "privateIpAddress");
+	x->private_dns = text(item, "privateDnsName");
 	if (x->state == NULL)
 		x->state = strdup("unknown");
 	if (x->type == NULL)
@@ -305,10 +309,12 @@ out:
 	free(body);
 }
 
-int
-ec2_describe_instances(struct aws *a, const char *const *ids, size_t nids,
-    const struct ec2_filter *filters, size_t nfilters, int dry_run,
-    struct ec2_instances *out, struct aws_error *err)
+/* DescribeInstances, all pages; max_results > 0: MaxResults (not with ids);
+ * types: DescribeInstanceTypes after */
+static int
+describe_instances(struct aws *a, const char *const *ids, size_t nids,
+    const struct ec2_filter *filters, size_t nfilters, long max_results, int types,
+    int dry_run, struct ec2_instances *out, struct aws_error *err)
 {
 	struct ec2_instances tmp;
 	char *token = NULL;
@@ -339,6 +345,14 @@ nomem:
 			free(body);
 			body = NULL;
 		}
+		if (body && max_results > 0 && nids == 0) {
+			char mr[24];
+			snprintf(mr, sizeof(mr), "%ld", max_results);
+			if (addp(&body, "MaxResults", 0, mr) < 0) {
+				free(body);
+				body = NULL;
+			}
+		}
 		if (body && token && addp(&body, "NextToken", 0, token) < 0) {
 			free(body);
 			body = NULL;
@@ -359,11 +373,61 @@ nomem:
 		ec2_instances_free(out);
 		return rc;
 	}
-	if (!dry_run && out->n > 0)
+	if (!dry_run && types && out->n > 0)
 		fill_instance_store(a, out);
 	if (out == &tmp)
 		ec2_instances_free(out);
 	return rc;
+}
+
+int
+ec2_describe_instances(struct aws *a, const char *const *ids, size_t nids,
+    const struct ec2_filter *filters, size_t nfilters, int dry_run,
+    struct ec2_instances *out, struct aws_error *err)
+{
+	return describe_instances(a, ids, nids, filters, nfilters, 0, 1, dry_run, out, err);
+}
+
+int
+ec2_login_nodes(struct aws *a, const char *cluster, struct ec2_instances *out,
+    struct aws_error *err)
+{
+	const struct ec2_filter f[] = {
+		{ "tag:parallelcluster:node-type", "LoginNode" },
+		{ "tag:parallelcluster:cluster-name", cluster },
+	};
+	const char *e = getenv("PCM_TEST_EC2_PAGE_SIZE");
+	long page = e != NULL && atol(e) >= 5 && atol(e) <= 1000 ? atol(e) : 1000;
+	size_t k = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cluster == NULL || cluster[0] == '\0')
+		return aws_seterr(err, AWS_E_CONFIG, 0, "MissingParameter",
+		    "login nodes: no cluster name (set cluster_name)");
+	rc = describe_instances(a, NULL, 0, f, 2, page, 0, 0, out, err);
+	if (rc != AWS_OK)
+		return rc;
+	for (size_t i = 0; i < out->n; i++) {
+		const char *st = out->v[i].state;
+		/* the filters again: a service that ignores one must not list
+		 * another cluster's instances */
+		const char *nt = ec2_tag(&out->v[i], "parallelcluster:node-type");
+		const char *cn = ec2_tag(&out->v[i], "parallelcluster:cluster-name");
+		if (strcmp(st, "terminated") == 0 || strcmp(st, "shutting-down") == 0 ||
+		    strcmp(st, "stopped") == 0 || nt == NULL || strcmp(nt, "LoginNode") != 0 ||
+		    cn == NULL || strcmp(cn, cluster) != 0) {
+			instance_free(&out->v[i]);
+			continue;
+		}
+		out->v[k++] = out->v[i];
+	}
+	out->n = k;
+	if (k == 0) {
+		free(out->v);
+		out->v = NULL;
+	}
+	return AWS_OK;
 }
 
 static int

@@ -34,6 +34,8 @@ struct ec2_instance {
 				   (filled by ec2_describe_instances from
 				   DescribeInstanceTypes) */
 	long	 instance_store_gb;
+	char	*private_ip;	/* NULL when absent */
+	char	*private_dns;	/* NULL when absent */
 };
 
 struct ec2_instances {
@@ -60,6 +62,18 @@ struct ec2_filter {
 int ec2_describe_instances(struct aws *a, const char *const *ids, size_t nids,
     const struct ec2_filter *filters, size_t nfilters, int dry_run,
     struct ec2_instances *out, struct aws_error *err);
+
+/*
+ * The login nodes of a cluster (ParallelCluster 3.11+ login-node pools):
+ * DescribeInstances with the filters tag:parallelcluster:node-type=LoginNode
+ * and tag:parallelcluster:cluster-name=CLUSTER, MaxResults pages (1000;
+ * PCM_TEST_EC2_PAGE_SIZE for the tests) followed through NextToken; the
+ * instances that are terminated, shutting down or stopped (no shell to hang)
+ * are left out, and no DescribeInstanceTypes is made.  out is owned by the
+ * caller (ec2_instances_free).
+ */
+int ec2_login_nodes(struct aws *a, const char *cluster, struct ec2_instances *out,
+    struct aws_error *err);
 
 /* Parse one DescribeInstances answer, appending to out; *next_token gets the
  * malloc'd NextToken or NULL.  For tests and the fuzzer. */

@@ -18,6 +18,10 @@
   awsbed.py fleet-set TABLE STATUS [--legacy]
                                      unconditional write (a concurrent writer)
   awsbed.py instance-state ID        prints the instance's state name
+  awsbed.py instances CLUSTER NODE_TYPE COUNT [--state stopped|terminated] [--untagged]
+                                     COUNT more instances of that node type
+                                     (LoginNode, ...), one reservation each;
+                                     prints their ids
 
 The endpoint is MOTO_URL (else AWS_ENDPOINT_URL), the credentials
 AWS_BED_KEY/AWS_BED_SECRET (else AWS_ACCESS_KEY_ID/...): tests/integration/
@@ -125,6 +129,29 @@ def cmd_cluster(args):
     print(ids[0])
 
 
+def cmd_instances(args):
+    """instances CLUSTER NODE_TYPE COUNT [--state stopped|terminated] [--untagged]:
+    COUNT more instances, each in its own reservation (so DescribeInstances
+    pages), tagged like ParallelCluster's; their ids, one a line"""
+    name, node_type, count = args[0], args[1], int(args[2])
+    state = args[args.index("--state") + 1] if "--state" in args else "running"
+    ec2 = client("ec2")
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    tags = [] if "--untagged" in args else [
+        {"Key": "parallelcluster:cluster-name", "Value": name},
+        {"Key": "parallelcluster:node-type", "Value": node_type}]
+    tags.append({"Key": "Name", "Value": node_type})
+    for _ in range(count):
+        r = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.medium",
+                              TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+        iid = r["Instances"][0]["InstanceId"]
+        if state == "stopped":
+            ec2.stop_instances(InstanceIds=[iid])
+        elif state == "terminated":
+            ec2.terminate_instances(InstanceIds=[iid])
+        print(iid)
+
+
 def cmd_fleet_get(args):
     item = client("dynamodb").get_item(TableName=args[0], Key={"Id": {"S": "COMPUTE_FLEET"}},
                                        ConsistentRead=True).get("Item")
@@ -148,7 +175,7 @@ def cmd_instance_state(args):
 def main():
     cmds = {"init": cmd_init, "role-creds": cmd_role_creds, "user": cmd_user, "cluster": cmd_cluster,
             "fleet-get": cmd_fleet_get, "fleet-set": cmd_fleet_set,
-            "instance-state": cmd_instance_state}
+            "instance-state": cmd_instance_state, "instances": cmd_instances}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2
