@@ -53,6 +53,12 @@ struct pcm_config {
 	char	*restart_method;	/* none | reboot | stop-start */
 	char	*ssm_assume_role;
 	long	 wait_jobs_timeout;	/* seconds */
+	/* keep-fleet reboot */
+	long	 keep_fleet;		/* bool */
+	char	*clustermgtd_conf;
+	char	*computemgtd_conf;
+	long	 reboot_estimate;	/* seconds; 0: estimated */
+	long	 keep_fleet_max_budget;	/* seconds */
 	/* watch daemon */
 	long	 poll_interval;		/* seconds */
 	long	 event_margin;		/* seconds */
