@@ -211,6 +211,10 @@ kf_budget_run(struct plan *p, struct step_out *out)
 	long est, need, timeout = CD_DEFAULT, widened;
 	int rc;
 
+	/* a rerun after a crash between the write and its time: the wait starts now */
+	if (journal_data(p->j, "kf_timeout_written") != NULL &&
+	    plan_jget_double(p->j, "kf_widened_at") == 0)
+		plan_jset_double(p->j, "kf_widened_at", plan_now());
 	est = outage_estimate(p, src, sizeof(src));
 	need = est + margin_of(est);
 	plan_jset_int(p->j, "kf_estimate_s", est);
@@ -561,22 +565,37 @@ kf_slurmctld_undo(struct plan *p)
 	if (!plan_jget_int(p->j, "kf_ctld_stopped", 0) || journal_data(p->j, "kf_up_at") != NULL)
 		return PCM_EXIT_OK;
 	if (plan_open_sched(p) == 0 && sched_ping(p->s) == 0)
-		return PCM_EXIT_OK;	/* running again (the reboot happened) */
+		return PCM_EXIT_OK;	/* running again (the reboot happened, or started before) */
+	sched_close(p->s);
+	p->s = NULL;
 	plan_say(p, "==> slurmctld: start it again (`%s`)", cmd);
 	if (run_cmd(cmd) < 0) {
 		log_warnx("cannot start slurmctld (`%s` failed): start it by hand", cmd);
 		return PCM_EXIT_ERROR;
 	}
+	plan_jset_double(p->j, "kf_up_at", plan_now());
 	return PCM_EXIT_OK;
+}
+
+/* abort: the reservation needs slurmctld, which may be stopped for the reboot
+ * (abort runs the undo hooks in the order of the table) */
+int
+kf_reservation_undo(struct plan *p)
+{
+	int rc;
+
+	if ((rc = kf_slurmctld_undo(p)) != PCM_EXIT_OK)
+		return rc;
+	return step_reservation_undo(p);
 }
 
 /* abort and rerun, once slurmctld is stopped: no Slurm to check any more */
 int
 kf_preflight_again(struct plan *p)
 {
-	if (plan_step_is_over(p->j, "kf_slurmctld")) {
+	if (plan_jget_int(p->j, "kf_ctld_stopped", 0)) {
 		plan_say(p, "==> preflight: slurmctld is stopped for the reboot: not checked again");
-		return PCM_EXIT_OK;
+		return plan_identify(p) < 0 ? PCM_EXIT_ERROR : PCM_EXIT_OK;
 	}
 	return step_preflight_again(p);
 }
@@ -584,7 +603,7 @@ kf_preflight_again(struct plan *p)
 int
 kf_reservation_again(struct plan *p)
 {
-	return plan_step_is_over(p->j, "kf_slurmctld") ? PCM_EXIT_OK :
+	return plan_jget_int(p->j, "kf_ctld_stopped", 0) ? PCM_EXIT_OK :
 	    step_reservation_again(p);
 }
 

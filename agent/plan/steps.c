@@ -55,7 +55,7 @@ static const struct plan_step keep_fleet[] = {
 	  .undo = kf_budget_undo },
 	{ .name = "reservation", .phase = PREPARE, .again = kf_reservation_again,
 	  .what = step_reservation_what, .run = step_reservation_run,
-	  .undo = step_reservation_undo },
+	  .undo = kf_reservation_undo },
 	{ .name = "kf_clustermgtd", .phase = PREPARE, .title = "clustermgtd",
 	  .skip = kf_clustermgtd_skip, .what = kf_clustermgtd_what, .run = kf_clustermgtd_run,
 	  .undo = kf_clustermgtd_undo },

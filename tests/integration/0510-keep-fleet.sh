@@ -18,7 +18,8 @@
 #  2. budget 10 s, estimate 15 s, keep_fleet_max_budget 60 s: refused
 #     before anything changes; and an outage over the budget is indeed
 #     fatal: the stand-in would shut the nodes down;
-#  3. no ParallelCluster configs at all: reported, the mode still works.
+#  3. no ParallelCluster configs at all: reported, the mode still works;
+#     without reboot_estimate the outage of part 1 is the estimate.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-plan.sh"
 plan_bed 2
@@ -140,10 +141,13 @@ ok "over the budget: refused beforehand; the outage would have shut the nodes do
 
 # --- 3. not a ParallelCluster head node: no configs, reported, still works ---
 sed -i -e "s|^clustermgtd_conf = .*|clustermgtd_conf = $T/none/clustermgtd.conf|" \
-	-e "s|^computemgtd_conf = .*|computemgtd_conf = $T/none/computemgtd.conf|" "$PCM_CONF"
+	-e "s|^computemgtd_conf = .*|computemgtd_conf = $T/none/computemgtd.conf|" \
+	-e "s|^reboot_estimate = .*|reboot_estimate = 0|" "$PCM_CONF"
 assert_rc 0 pcm prepare-restart --reboot --yes
 assert_contains "$OUT" "no computemgtd config at $T/none/computemgtd.conf" "computemgtd reported"
 assert_contains "$OUT" "no clustermgtd config at $T/none/clustermgtd.conf" "clustermgtd reported"
+# the estimate from the history: the reboot of part 1 (part 2 was aborted)
+assert_contains "$OUT" "(the longest of 1 earlier reboot)" "estimate from the history"
 assert_contains "$OUT" "restart: done: reboot requested" "reboot requested"
 sleep 3
 boot
