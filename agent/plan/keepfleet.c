@@ -269,9 +269,12 @@ kf_budget_run(struct plan *p, struct step_out *out)
 	}
 	/* widen: a whole number of minutes */
 	widened = (need + 59) / 60 * 60;
-	if (rc == 1)
-		plan_jset_str(p->j, "kf_timeout_before", v);
-	plan_jset_int(p->j, "kf_timeout_had_key", rc == 1);
+	/* the value before pcm-agent's first write, recorded once */
+	if (journal_data(p->j, "kf_timeout_written") == NULL) {
+		if (rc == 1)
+			plan_jset_str(p->j, "kf_timeout_before", v);
+		plan_jset_int(p->j, "kf_timeout_had_key", rc == 1);
+	}
 	snprintf(v, sizeof(v), "%ld", widened);
 	plan_jset_int(p->j, "kf_timeout_written", widened);	/* before it is written */
 	if ((rc = pcconf_set(path, CD_SECTION, CD_TIMEOUT, v)) < 0) {
@@ -727,7 +730,7 @@ int
 kf_jobs_run(struct plan *p, struct step_out *out)
 {
 	struct json_object *rec = journal_data(p->j, "kf_jobs"), *lost;
-	unsigned kept = 0, n = 0;
+	unsigned kept = 0, n = 0, ended = 0;
 
 	lost = json_object_new_array();
 	for (size_t i = 0; rec != NULL && i < json_object_array_length(rec); i++) {
@@ -750,6 +753,11 @@ kf_jobs_run(struct plan *p, struct step_out *out)
 			sched_job_free(jb);
 			continue;
 		}
+		if (rc == 0 && strcmp(sched_job_state_name(jb->state), "COMPLETED") == 0) {
+			ended++;	/* it ended well meanwhile: not a loss */
+			sched_job_free(jb);
+			continue;
+		}
 		if (rc == 0) {
 			snprintf(state, sizeof(state), "%s", sched_job_state_name(jb->state));
 			snprintf(reason, sizeof(reason), "%s%s", sched_job_is_running(jb->state) ?
@@ -769,7 +777,11 @@ kf_jobs_run(struct plan *p, struct step_out *out)
 		json_object_array_add(lost, o);
 	}
 	plan_jset_int(p->j, "kf_jobs_kept", kept);
+	plan_jset_int(p->j, "kf_jobs_completed", ended);
 	journal_data_set(p->j, "kf_jobs_lost", lost);
+	if (ended > 0)
+		return plan_out(out, STEP_DONE, "%u of %u jobs kept running, %u completed meanwhile",
+		    kept, n, ended);
 	return plan_out(out, STEP_DONE, "%u of %u jobs kept running", kept, n);
 }
 
@@ -823,6 +835,9 @@ kf_summary(struct plan *p, char *buf, size_t len)
 		    "known)");
 	o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "; %lld jobs kept running",
 	    (long long)plan_jget_int(p->j, "kf_jobs_kept", 0));
+	if (plan_jget_int(p->j, "kf_jobs_completed", 0) > 0)
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, ", %lld completed meanwhile",
+		    (long long)plan_jget_int(p->j, "kf_jobs_completed", 0));
 	for (size_t i = 0; i < nl; i++) {
 		struct json_object *r = json_object_array_get_idx(lost, i), *id, *st, *why;
 

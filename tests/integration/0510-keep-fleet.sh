@@ -18,7 +18,8 @@
 #  2. budget 10 s, estimate 15 s, keep_fleet_max_budget 60 s: refused
 #     before anything changes; and an outage over the budget is indeed
 #     fatal: the stand-in would shut the nodes down;
-#  3. no ParallelCluster configs at all: reported, the mode still works;
+#  3. no ParallelCluster configs at all: reported, the mode still works (a
+#     job cancelled meanwhile is reported as not kept, with its state);
 #     without reboot_estimate the outage of part 1 is the estimate.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-plan.sh"
@@ -143,6 +144,8 @@ ok "over the budget: refused beforehand; the outage would have shut the nodes do
 sed -i -e "s|^clustermgtd_conf = .*|clustermgtd_conf = $T/none/clustermgtd.conf|" \
 	-e "s|^computemgtd_conf = .*|computemgtd_conf = $T/none/computemgtd.conf|" \
 	-e "s|^reboot_estimate = .*|reboot_estimate = 0|" "$PCM_CONF"
+j3=$(slurm_submit -J doomed --wrap "sleep 600")
+slurm_wait_state "$j3" RUNNING 30
 assert_rc 0 pcm prepare-restart --reboot --yes
 assert_contains "$OUT" "no computemgtd config at $T/none/computemgtd.conf" "computemgtd reported"
 assert_contains "$OUT" "no clustermgtd config at $T/none/clustermgtd.conf" "clustermgtd reported"
@@ -151,8 +154,11 @@ assert_contains "$OUT" "(the longest of 1 earlier reboot)" "estimate from the hi
 assert_contains "$OUT" "restart: done: reboot requested" "reboot requested"
 sleep 3
 boot
+scancel "$j3"	# a job that does not survive (its owner cancels it meanwhile)
 PCM_TEST_BOOT_ID=after-reboot-3 assert_rc 0 pcm resume
-assert_contains "$OUT" "2 of 2 jobs kept running" "jobs kept"
+assert_contains "$OUT" "2 of 3 jobs kept running" "jobs kept"
+assert_contains "$OUT" "job $j3 did not keep running across the reboot: CANCELLED" "the lost job named"
+assert_contains "$OUT" "did not survive: job $j3 CANCELLED" "the report names the lost job"
 assert_contains "$OUT" "no computemgtd budget known" "the report says there was no budget"
 for j in $j1 $j2; do assert_eq "$(slurm_job_field "$j" Restarts)" 0 "job $j never requeued"; done
 ok "no ParallelCluster configs: reported, jobs kept"
