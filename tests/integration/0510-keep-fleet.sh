@@ -155,6 +155,7 @@ assert_contains "$OUT" "restart: done: reboot requested" "reboot requested"
 sleep 3
 boot
 scancel "$j3"	# a job that does not survive (its owner cancels it meanwhile)
+slurm_wait_state "$j3" CANCELLED 30
 PCM_TEST_BOOT_ID=after-reboot-3 assert_rc 0 pcm resume
 assert_contains "$OUT" "2 of 3 jobs kept running" "jobs kept"
 assert_contains "$OUT" "job $j3 did not keep running across the reboot: CANCELLED" "the lost job named"
