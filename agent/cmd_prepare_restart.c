@@ -8,8 +8,9 @@
 #include "plan.h"
 
 const char help_prepare_restart[] =
-    "usage: pcm-agent prepare-restart [--reboot [--keep-fleet] | --stop-start | --no-restart]\n"
-    "           [--wait-jobs[=TIMEOUT] | --force] [--no-save] [--target DIR]\n"
+    "usage: pcm-agent prepare-restart [--reboot [--keep-fleet] | --stop-start |\n"
+    "           --no-restart] [--wait-jobs[=TIMEOUT] | --force] [--no-save]\n"
+    "           [--target DIR]\n"
     "           [--dry-run] [--yes] [--json]\n"
     "\n"
     "Take the cluster to \"head node ready to go down\" with nothing lost, in\n"

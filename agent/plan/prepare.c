@@ -191,8 +191,9 @@ print_plan(struct plan *p)
 		json_object_object_add(o, "reservation", json_object_new_string(cfg->reservation_name));
 		json_object_object_add(o, "jobs_requeued", rq);
 		json_object_object_add(o, "jobs_failing", fl);
-		json_object_object_add(o, "blocked", json_object_new_boolean(sm->fail > 0 &&
-		    p->o->jobs == PLAN_JOBS_GATE));
+		json_object_object_add(o, "blocked", json_object_new_boolean(!p->keep_fleet &&
+		    sm->fail > 0 && p->o->jobs == PLAN_JOBS_GATE));
+		json_object_object_add(o, "keep_fleet", json_object_new_boolean(p->keep_fleet));
 		json_object_object_add(o, "jobs", sched_jobs_to_json(p->jobs));
 		output_json(o);
 		json_object_put(o);
@@ -384,8 +385,9 @@ plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 		p.j = NULL;
 		if ((rc = preflight(&p)) == PCM_EXIT_OK) {
 			print_plan(&p);
-			rc = p.jobs->summary.fail > 0 && o->jobs == PLAN_JOBS_GATE ?
-			    PCM_EXIT_BLOCKED : PCM_EXIT_OK;
+			/* keep-fleet: no job is lost, no job gate */
+			rc = !p.keep_fleet && p.jobs->summary.fail > 0 &&
+			    o->jobs == PLAN_JOBS_GATE ? PCM_EXIT_BLOCKED : PCM_EXIT_OK;
 		}
 		goto out;
 	}

@@ -67,6 +67,12 @@ for j in $j1 $j2; do slurm_wait_state "$j" RUNNING 30; done
 start1=$(slurm_job_field "$j1" StartTime); start2=$(slurm_job_field "$j2" StartTime)
 
 # --- 1. the budget widened, a reboot longer than the old budget, jobs kept ---
+assert_rc 0 pcm prepare-restart --reboot --keep-fleet --dry-run
+assert_contains "$OUT" "kf_budget" "dry run: the keep-fleet plan"
+assert_not_contains "$OUT" "fleet_stop" "dry run: no fleet stop"
+[ ! -e "$T/state/journal.json" ] || fail "--dry-run wrote a journal"
+assert_rc 2 pcm prepare-restart --stop-start --keep-fleet
+assert_contains "$OUT" "--keep-fleet needs --reboot" "usage"
 assert_rc 0 pcm prepare-restart --reboot --yes
 assert_contains "$OUT" "budget widened from 20 s to 2m" "the budget widened"
 assert_contains "$OUT" "outage estimate 10 s (reboot_estimate of the config)" "the estimate"
