@@ -3,11 +3,12 @@
 #
 #   make            build build/pcm-agent, the libraries and the SPANK plugin
 #   make check      install missing Debian packages, build, run every test
+#   make check-slurm  build, run the Slurm-facing tests only (SLURM_PREFIX=...)
 #   make asan       the whole test suite under ASan+UBSan (build-asan/)
 #   make demo       the whole story on a local test bed
 #   make bench      benchmarks against cp / rsync (BENCH_SIZE=small|large)
 #   make fuzz       libFuzzer targets (clang), a short run each
-#   make install    PREFIX, DESTDIR, sysconfdir, SLURM_PLUGINDIR
+#   make install    PREFIX, DESTDIR, sysconfdir, SLURM_PREFIX, SLURM_PLUGINDIR
 #   make deb / rpm  packages
 #   make clean
 
@@ -23,16 +24,30 @@ datadir   ?= $(PREFIX)/share
 unitdir   ?= /lib/systemd/system
 libexecdir ?= $(PREFIX)/libexec
 localstatedir ?= /var
-# Slurm: Debian's slurm-wlm by default; ParallelCluster: SLURM_PREFIX=/opt/slurm
+# Slurm: Debian's slurm-wlm by default; ParallelCluster: SLURM_PREFIX=/opt/slurm;
+# a test Slurm: SLURM_PREFIX=/opt/slurm-24.11.5 (packaging/build-slurm).  The
+# agent and the plugin only work with the Slurm release they are built against.
 SLURM_PREFIX    ?= /usr
-SLURM_PLUGINDIR ?= /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/slurm-wlm
 ifneq ($(SLURM_PREFIX),/usr)
+SLURM_PLUGINDIR ?= $(SLURM_PREFIX)/lib/slurm
+SLURM_LIBDIR ?= $(SLURM_PREFIX)/lib
 SLURM_CFLAGS ?= -I$(SLURM_PREFIX)/include
-SLURM_LIBS   ?= -L$(SLURM_PREFIX)/lib -Wl,-rpath,$(SLURM_PREFIX)/lib -lslurm
+SLURM_LIBS   ?= -L$(SLURM_LIBDIR) -Wl,-rpath,$(SLURM_LIBDIR) -lslurm
 else
+SLURM_PLUGINDIR ?= /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/slurm-wlm
+SLURM_LIBDIR ?= /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)
 SLURM_CFLAGS ?=
 SLURM_LIBS   ?= -lslurm
 endif
+# libslurm's soname number, checked against the library loaded at run time
+ifeq ($(origin SLURM_API_MAJOR),undefined)
+SLURM_API_MAJOR := $(shell readelf -d $(SLURM_LIBDIR)/libslurm.so 2>/dev/null | \
+	sed -n 's/.*(SONAME).*libslurm\.so\.\([0-9]*\).*/\1/p')
+endif
+# the prefix built against, for tests/run-all; a change rebuilds everything
+SLURM_STAMP = $(BUILD)/slurm-prefix
+$(shell mkdir -p $(BUILD) && [ "$$(cat $(SLURM_STAMP) 2>/dev/null)" = "$(SLURM_PREFIX)" ] || \
+	echo "$(SLURM_PREFIX)" >$(SLURM_STAMP))
 
 # libcurl and libxml2: headers only, the agent loads them when it first
 # talks to AWS (agent/aws/dl.c); their sonames can be set here
@@ -50,6 +65,7 @@ endif
 ALL_CFLAGS = -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	-Wno-missing-field-initializers -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-DPCM_LIBCURL='"$(LIBCURL_SONAME)"' -DPCM_LIBXML2='"$(LIBXML2_SONAME)"' \
+	$(if $(SLURM_API_MAJOR),-DPCM_SLURM_API_MAJOR=$(SLURM_API_MAJOR)) \
 	-Iagent -Istorage $(SLURM_CFLAGS) $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(SLURM_LIBS) $(PKG_LIBS) -lrsync -lpthread -ldl
@@ -65,11 +81,14 @@ SPANK        = $(BUILD)/spank_pcm.so
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-.PHONY: all check check-run unit integration asan demo bench fuzz install deps clean deb rpm
+.PHONY: all check check-run check-slurm unit integration asan demo bench fuzz install deps clean deb rpm
 SPANK_TARGET = $(if $(wildcard slurm-plugin/spank_pcm.c),$(SPANK))
-all: $(PCM) $(SPANK_TARGET) $(UNIT_BINS)
+# tests/fakes/latencyfs (FUSE, for the network-target bench and its test):
+# built when libfuse3 is installed (packaging/install-deps installs it)
+LATENCYFS = $(if $(shell pkg-config --exists fuse3 && echo y),$(BUILD)/tests/fakes/latencyfs)
+all: $(PCM) $(SPANK_TARGET) $(UNIT_BINS) $(LATENCYFS)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(SLURM_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -86,7 +105,7 @@ $(PCM): $(call obj,agent/main.c) $(AGENT_LIB) $(STORAGE_LIB)
 
 # The SPANK plugin is loaded into sbatch/srun/slurmstepd: it links nothing of ours
 # but its own file, and never the sanitizer runtime.
-$(SPANK): slurm-plugin/spank_pcm.c $(wildcard slurm-plugin/*.h)
+$(SPANK): slurm-plugin/spank_pcm.c $(wildcard slurm-plugin/*.h) $(SLURM_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE $(SLURM_CFLAGS) $(CFLAGS) \
 		$(LDFLAGS) -shared -fPIC -o $@ slurm-plugin/spank_pcm.c $(shell pkg-config --cflags --libs json-c)
@@ -95,6 +114,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/cu.h $(AGENT_LIB) $(STORAGE_LIB
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ $< $(AGENT_LIB) $(STORAGE_LIB) \
 		$(LIBS) -lcunit
+
+$(BUILD)/tests/fakes/latencyfs: tests/fakes/latencyfs.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE $(shell pkg-config --cflags fuse3) \
+		$(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs fuse3) -lpthread
 
 deps:
 	@packaging/install-deps
@@ -106,6 +130,12 @@ check: deps
 
 check-run: all
 	@tests/run-all $(BUILD)
+
+# the Slurm-facing unit and integration tests (tests/run-all ... slurm), with
+# the daemons and commands of SLURM_PREFIX
+check-slurm: deps
+	@$(MAKE) --no-print-directory all
+	@tests/run-all $(BUILD) slurm
 
 unit: all
 	@tests/run-all $(BUILD) unit

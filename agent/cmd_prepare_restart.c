@@ -4,14 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_storage.h"
 #include "commands.h"
 #include "plan.h"
 
 const char help_prepare_restart[] =
     "usage: pcm-agent prepare-restart [--reboot [--keep-fleet] | --stop-start |\n"
     "           --no-restart] [--wait-jobs[=TIMEOUT] | --force] [--no-save]\n"
-    "           [--target DIR]\n"
-    "           [--dry-run] [--yes] [--json]\n"
+    "           [--target DIR] [--exclude PATTERN]... [--dry-run] [--yes] [--json]\n"
     "\n"
     "Take the cluster to \"head node ready to go down\" with nothing lost, in\n"
     "steps recorded in the journal (STATE_DIR/journal.json) before and after\n"
@@ -46,8 +46,12 @@ const char help_prepare_restart[] =
     "  --force             go on: jobs that would fail fail, each named in the log\n"
     "  --no-save           do not save the ephemeral volume\n"
     "  --target DIR        where to save (default: target, or the first candidate)\n"
-    "  --dry-run           preflight only: print what each step would do and which\n"
-    "                      jobs would be requeued or fail; change nothing\n"
+    "  --exclude PATTERN   leave out of the saves what matches (as save --exclude;\n"
+    "                      adds to the config's `exclude`; give it again when\n"
+    "                      re-running after an interruption); may repeat\n"
+    "  --dry-run           preflight only: print what each step would do, what the\n"
+    "                      saves would leave out (excludes), and which jobs would\n"
+    "                      be requeued or fail; change nothing\n"
     "  --yes               no confirmation before the restart request\n"
     "  --json              print the result (or the plan) as JSON\n"
     "\n"
@@ -68,11 +72,13 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 		{ "no-save", no_argument, NULL, 'N' },
 		{ "target", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'd' },
+		{ "exclude", required_argument, NULL, 'x' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct plan_opts o = { 0 };
+	char err[256];
 	int ch, nmethod = 0, njobs = 0;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -112,6 +118,10 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 			break;
 		case 'd':
 			o.dry_run = 1;
+			break;
+		case 'x':
+			if (storage_add_exclude(ctx, optarg, err, sizeof(err)) < 0)
+				return cmd_usage_error("prepare-restart", "--exclude: %s", err);
 			break;
 		case 'y':
 			o.yes = 1;

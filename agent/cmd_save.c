@@ -15,7 +15,8 @@
 #include "output.h"
 
 const char help_save[] =
-    "usage: pcm-agent save [--source DIR] [--target DIR] [--pre-stage] [--json]\n"
+    "usage: pcm-agent save [--source DIR] [--target DIR] [--exclude PATTERN]...\n"
+    "           [--pre-stage] [--json]\n"
     "\n"
     "Save DIR (default: ephemeral_dir, /scratch) to TARGET/pcm-agent/<cluster>/\n"
     "<instance-id>/, TARGET being --target, `target` from the config, or the\n"
@@ -24,11 +25,17 @@ const char help_save[] =
     "is checksummed (XXH3-128) into a manifest that is written last: a save\n"
     "without its manifest is not a save, and the previous save stays complete\n"
     "until the new one is.  A later save copies only what changed.\n"
-    "Symlinks are never followed, in the source or the target.\n"
+    "Symlinks are never followed, in the source or the target.  What matches an\n"
+    "exclude pattern (config `exclude`, --exclude), and a directory holding\n"
+    "`.pcm-agent-exclude` or a CACHEDIR.TAG, is left out (and dropped from the\n"
+    "save if an earlier save held it); the summary says how much.\n"
     "\n"
     "options:\n"
     "  --source DIR   the directory to save (default: ephemeral_dir)\n"
     "  --target DIR   where to save (the save goes below DIR/pcm-agent/)\n"
+    "  --exclude PATTERN  leave out what matches (rsync-style: a leading / anchors\n"
+    "                 at DIR, a trailing / matches directories only, * does not\n"
+    "                 cross /, ** does); may repeat, adds to the config's\n"
     "  --pre-stage    a save while jobs still write: files that change under it\n"
     "                 are recorded and copied again by the next save\n"
     "  --json         print the summary as JSON\n"
@@ -44,12 +51,13 @@ cmd_save(struct pcm_ctx *ctx, int argc, char **argv)
 		{ "source", required_argument, NULL, 's' },
 		{ "target", required_argument, NULL, 't' },
 		{ "pre-stage", no_argument, NULL, 'p' },
+		{ "exclude", required_argument, NULL, 'x' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *source = NULL, *target_arg = NULL;
 	char *target = NULL, *savedir = NULL, *cluster = NULL, *inst = NULL;
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32], b3[32], err[256];
 	struct pcm_lock lk = { .fd = -1 };
 	struct stor_result res;
 	struct stor_opts o;
@@ -67,6 +75,10 @@ cmd_save(struct pcm_ctx *ctx, int argc, char **argv)
 			break;
 		case 'p':
 			prestage = 1;
+			break;
+		case 'x':
+			if (storage_add_exclude(ctx, optarg, err, sizeof(err)) < 0)
+				return cmd_usage_error("save", "--exclude: %s", err);
 			break;
 		case 'j':
 			ctx->json = 1;
@@ -119,6 +131,10 @@ cmd_save(struct pcm_ctx *ctx, int argc, char **argv)
 		    b3, sizeof(b3)), output_bytes(res.bytes_written, b4, sizeof(b4)),
 		    (unsigned long long)res.files_reused,
 		    (unsigned long long)res.removed, prestage ? " (pre-stage)" : "");
+		if (res.excluded > 0)
+			printf("excluded %llu entries (%s): not in the save\n",
+			    (unsigned long long)res.excluded, output_bytes(res.bytes_excluded, b1,
+			    sizeof(b1)));
 	}
 	if (res.vanished > 0)
 		log_notice("%llu entries vanished during the save (named above)",

@@ -114,6 +114,27 @@ show_progress(const struct stor_progress *p, void *arg)
 	progress_shown = 1;
 }
 
+int
+storage_add_exclude(struct pcm_ctx *ctx, const char *pattern, char *err, size_t errlen)
+{
+	struct strlist *l = &ctx->cfg.exclude;
+	char **nv;
+	int rc;
+
+	if ((rc = stor_exclude_check(pattern, err, errlen)) < 0)
+		return rc;
+	if ((nv = realloc(l->v, (l->n + 2) * sizeof(*nv))) == NULL)
+		goto nomem;
+	l->v = nv;
+	if ((nv[l->n] = strdup(pattern)) == NULL)
+		goto nomem;
+	l->v[++l->n] = NULL;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
 void
 storage_opts(struct pcm_ctx *ctx, struct stor_opts *o, const char *verb)
 {
@@ -121,6 +142,8 @@ storage_opts(struct pcm_ctx *ctx, struct stor_opts *o, const char *verb)
 	stor_set_logger(storage_log);
 	o->workers = (int)ctx->cfg.workers;
 	o->delta_min_size = (uint64_t)ctx->cfg.delta_min_size;
+	o->exclude = (const char *const *)ctx->cfg.exclude.v;
+	o->nexclude = ctx->cfg.exclude.n;
 	if (!ctx->json && ctx->verbose >= 0 && isatty(STDERR_FILENO)) {
 		o->progress = show_progress;
 		o->progress_arg = (void *)verb;
@@ -167,6 +190,11 @@ storage_print_json(const char *op, int ok, const char *path1, const char *path2,
 		if (r->quarantine[0])
 			json_object_object_add(o, "quarantine",
 			    json_object_new_string(r->quarantine));
+	}
+	if (strcmp(op, "save") == 0) {
+		json_object_object_add(o, "excluded", json_object_new_int64((int64_t)r->excluded));
+		json_object_object_add(o, "bytes_excluded",
+		    json_object_new_int64((int64_t)r->bytes_excluded));
 	}
 	json_object_object_add(o, "seconds", json_object_new_double(r->seconds));
 	if (!ok && r->errmsg[0])

@@ -29,6 +29,15 @@ int storage_find_savedir(struct pcm_ctx *ctx, const char *dir, char **out);
 struct pcm_lock;
 int storage_lock(struct pcm_ctx *ctx, struct pcm_lock *lk, const char *what);
 
+/* Add an --exclude PATTERN to the config's list, checked first: 0,
+ * -EINVAL (a bad pattern) or -ENOMEM, err saying why. */
+int storage_add_exclude(struct pcm_ctx *ctx, const char *pattern, char *err, size_t errlen);
+
+/* A name from a save as text: printable ASCII and valid UTF-8 kept, '\\'
+ * doubled, \n \t and other control or non-UTF-8 bytes escaped (\xHH).
+ * malloc'd (caller frees), NULL on ENOMEM.  (cmd_ls.c) */
+char *storage_escape(const char *s);
+
 /* Options with progress on stderr when it is a terminal (and not --json/-q). */
 void storage_opts(struct pcm_ctx *ctx, struct stor_opts *o, const char *verb);
 /* Clear the progress line. */

@@ -73,6 +73,8 @@ static const struct cfg_key keys[] = {
 	  "copy threads; 0 chooses from the CPU count and the target type" },
 	{ "delta_min_size", T_SIZE, F(delta_min_size), "64M", 0, LONG_MAX, NULL,
 	  "changed files at least this large are updated with librsync deltas" },
+	{ "exclude", T_LIST, F(exclude), NULL, 0, 0, NULL,
+	  "leave out of the save what matches this rsync-style pattern; may repeat" },
 	{ "fleet_table", T_NAME, F(fleet_table), NULL, 0, 0, NULL,
 	  "DynamoDB table of the compute fleet status; default parallelcluster-<cluster_name>" },
 	{ "fleet_timeout", T_DURATION, F(fleet_timeout), "15m", 1, 86400, NULL,

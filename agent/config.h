@@ -47,6 +47,7 @@ struct pcm_config {
 	char	*mountinfo;
 	long	 workers;		/* 0 = automatic */
 	long	 delta_min_size;	/* bytes */
+	struct strlist exclude;		/* save: rsync-style patterns */
 	/* fleet and restart */
 	char	*fleet_table;
 	long	 fleet_timeout;		/* seconds */

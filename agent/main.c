@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "log.h"
 #include "pcm.h"
+#include "sched/sched.h"
 
 #define NEED_CONFIG	0x1	/* load config + discovery before the command */
 
@@ -40,6 +41,8 @@ static const struct pcm_command commands[] = {
 	  "Slurm PrologSlurmctld/EpilogSlurmctld entry points; wait for jobs" },
 	{ "jobs", cmd_jobs, NEED_CONFIG, help_jobs,
 	  "list Slurm jobs and what a fleet stop would do to each" },
+	{ "ls", cmd_ls, NEED_CONFIG, help_ls,
+	  "list what a save holds, like ls -l / tar -tv" },
 	{ "maintenance", cmd_maintenance, NEED_CONFIG, help_maintenance,
 	  "start, end or show the Slurm maintenance reservation" },
 	{ "prepare-restart", cmd_prepare_restart, NEED_CONFIG, help_prepare_restart,
@@ -52,6 +55,8 @@ static const struct pcm_command commands[] = {
 	  "at boot: restore the ephemeral volume, start the fleet, end the maintenance" },
 	{ "save", cmd_save, NEED_CONFIG, help_save,
 	  "save the ephemeral volume (/scratch) to the target, incrementally" },
+	{ "saves", cmd_saves, NEED_CONFIG, help_saves,
+	  "list every save under a target: when, how big, complete, verified" },
 	{ "status", cmd_status, NEED_CONFIG, help_status,
 	  "cluster, Slurm, jobs and maintenance at a glance" },
 	{ "targets", cmd_targets, NEED_CONFIG, help_targets,
@@ -92,7 +97,7 @@ usage(FILE *fp)
 	    "  -v, --verbose        more detail (repeat for more)\n"
 	    "  -q, --quiet          warnings and errors only\n"
 	    "  -h, --help           this help; `pcm-agent help COMMAND` for one command\n"
-	    "  -V, --version        print the version\n"
+	    "  -V, --version        print the version and the Slurm release built for\n"
 	    "\n"
 	    "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -224,7 +229,8 @@ main(int argc, char **argv)
 			usage(stdout);
 			return PCM_EXIT_OK;
 		case 'V':
-			printf("pcm-agent %s\n", PCM_VERSION);
+			printf("pcm-agent %s (built for Slurm %s)\n", PCM_VERSION,
+			    sched_built_version());
 			return PCM_EXIT_OK;
 		default:
 			usage(stderr);

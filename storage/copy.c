@@ -570,6 +570,9 @@ now_mono(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* worker threads on a network target (see workers_auto) */
+#define NET_WORKERS 32
+
 int
 workers_auto(int fd, int saving)
 {
@@ -589,11 +592,13 @@ workers_auto(int fd, int saving)
 	 * workers, 9.7-12.3 s with 16, 11.6-15.2 s with 8 (noisy); verify too
 	 * keeps the earlier 2 per CPU. */
 	n = (int)ncpu * (saving ? 8 : 2);
-	/* network filesystems: latency, not CPU, is the limit (not measured
-	 * here: no EFS; 16 at least is a guess to revisit on a real EFS) */
-	if (fd >= 0 && fstatfs(fd, &sf) == 0 &&
-	    (sf.f_type == 0x6969 /* NFS */ || sf.f_type == 0x0BD00BD0 /* Lustre */) && n < 16)
-		n = 16;
+	/* Network filesystems (NFS: EFS, FSx for OpenZFS/ONTAP; Lustre; FUSE:
+	 * s3fs, sshfs, tests/fakes/latencyfs): latency, not CPU, is the limit,
+	 * every file costs round trips that threads overlap.  Measured with
+	 * latencyfs (tests/bench/bench-network.sh, storage/README.md). */
+	if (fd >= 0 && fstatfs(fd, &sf) == 0 && (sf.f_type == 0x6969 /* NFS */ ||
+	    sf.f_type == 0x0BD00BD0 /* Lustre */ || sf.f_type == 0x65735546 /* FUSE */))
+		return n < NET_WORKERS ? NET_WORKERS : n;
 	if (n < 4)
 		n = 4;
 	if (n > 32)

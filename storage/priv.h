@@ -6,6 +6,7 @@
 #ifndef PCM_STORAGE_PRIV_H
 #define PCM_STORAGE_PRIV_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -123,6 +124,9 @@ const char *mf_path(const struct manifest *mf, size_t i, char *buf, size_t len);
  * falling back to openat() with O_NOFOLLOW when the kernel lacks openat2.
  * Returns an fd or -errno. */
 int safe_openat(int dirfd, const char *name, int flags, mode_t mode, int noxdev);
+/* A directory stream of dirfd itself (a new open file description, so
+ * dirfd's own offset is untouched).  NULL with errno set. */
+DIR *dir_stream(int dirfd);
 /* Open directory entry i of mf beneath rootfd, one component at a time. */
 int safe_open_entry_dir(int rootfd, const struct manifest *mf, size_t i);
 
@@ -306,5 +310,36 @@ int vset_add_ent(struct vset *v, const struct mf_entry *e);
 int vset_has(const struct vset *v, const struct mf_entry *e, const struct stat *st);
 /* Write SAVEDIR/VERIFIED (tmp, fsync, rename, fsync dir).  0 or -errno. */
 int vset_write(int savefd, struct vset *v, uint64_t gen);
+
+/* ------------------------------------------------------------------ */
+/* Excludes (exclude.c)                                                */
+
+struct excl;
+struct stat;
+/* Compile patterns (rsync-style, see exclude.c).  *out NULL when n is 0.
+ * 0, -EINVAL (err names the pattern), -ENOMEM.  excl_free(NULL) is a no-op. */
+int excl_new(const char *const *pats, size_t n, struct excl **out, char *err, size_t errlen);
+void excl_free(struct excl *x);
+/* one glob against one string: 1 matches, 0 not */
+int excl_glob(const char *pattern, const char *s);
+/* path relative to the saved root ("a/b/c"): 1 excluded, 0 not */
+int excl_match_path(const struct excl *x, const char *path, int is_dir);
+/* the same for name in manifest directory parent; -ENOMEM */
+int excl_match(const struct excl *x, const struct manifest *mf, uint32_t parent, const char *name,
+    int is_dir);
+/* the marker that excludes the open directory fd (".pcm-agent-exclude",
+ * "CACHEDIR.TAG", owned by root or the directory's owner), or NULL */
+const char *excl_marker(int dirfd, const struct stat *dirst);
+/* count the entries and bytes below the open directory dirfd (not
+ * crossing mount points) */
+int excl_count(int dirfd, uint64_t *entries, uint64_t *bytes, unsigned depth);
+/* the save's walk: is name (in dirfd, manifest directory parent, stat st)
+ * excluded by a pattern?  1 (counted into res->excluded, bytes_excluded,
+ * a directory with its content), 0, or -ENOMEM */
+int excl_entry(const struct excl *x, const struct manifest *mf, uint32_t parent, int dirfd,
+    const char *name, const struct stat *st, struct stor_result *res);
+/* is the open directory fd (stat st) marked?  The marker's name (the
+ * directory and its content counted into res), or NULL */
+const char *excl_dir(int fd, const struct stat *st, struct stor_result *res);
 
 #endif

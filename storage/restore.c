@@ -47,7 +47,7 @@
 
 #include "priv.h"
 
-#define QDIR		".pcm-agent-quarantine"
+#define QDIR		STOR_QUARANTINE
 #define W_SKIP		0x4000	/* wflags: not restored (the saved quarantine) */
 #define INO_FAILED	UINT64_MAX
 

@@ -104,6 +104,8 @@ struct stor_opts {
 	stor_progress_fn progress;
 	void		*progress_arg;
 	const char	*op_id;		/* restore: names its quarantine (NULL: from the time) */
+	const char *const *exclude;	/* save: rsync-style patterns (stor_exclude_check) */
+	size_t		 nexclude;
 };
 
 struct stor_result {
@@ -126,6 +128,8 @@ struct stor_result {
 	double		seconds;
 	char		errmsg[512];	/* why it failed, when it did */
 	char		quarantine[512];/* restore: where they went (DEST/.pcm-agent-quarantine/ID) */
+	uint64_t	excluded;	/* save: entries left out (patterns, markers), */
+	uint64_t	bytes_excluded;	/* with everything below them; their bytes */
 };
 
 /*
@@ -138,6 +142,10 @@ struct stor_result {
  */
 int stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
     struct stor_result *res);
+
+/* a restore's quarantine, DEST/STOR_QUARANTINE/<op_id>/: root's, never saved
+ * nor restored */
+#define STOR_QUARANTINE ".pcm-agent-quarantine"
 
 /*
  * Restore the complete save in `savedir` into `dest` (created if missing),
@@ -224,5 +232,62 @@ void stor_set_logger(void (*fn)(int level, const char *msg));
 /* Test hook: PCM_TEST_CRASH_AT=<point>:<n> raises SIGKILL at the n-th
  * passage of the named point (see crash.c for the points). */
 void stor_crashpoint(const char *point);
+
+/*
+ * Excludes.  stor_exclude_check: is `pattern` a usable exclude pattern?
+ * 0, or -EINVAL with err saying why.  Patterns are rsync's: a leading /
+ * anchors at the saved root, a trailing / matches directories only, * does
+ * not cross /, ** does.  A directory holding `.pcm-agent-exclude` or a
+ * CACHEDIR.TAG with the standard signature (owned by root or the
+ * directory's owner) is not saved either.
+ */
+int stor_exclude_check(const char *pattern, char *err, size_t errlen);
+/* What a save of source with opts->exclude would leave out, without
+ * saving: res->excluded, bytes_excluded (and res->entries, bytes: what it
+ * would keep).  0 or -errno (res->errmsg). */
+int stor_exclude_scan(const char *source, const struct stor_opts *opts, struct stor_result *res);
+
+/* ------------------------------------------------------------------ */
+/* Listing (list.c): read only, no lock                                */
+
+struct stor_ls_entry {
+	const char	*path;		/* bytes, below the saved root ("a/b") */
+	const char	*target;	/* symlink: its target; hard link: the path of its first name */
+	uint64_t	 size;		/* file, hard link: bytes; symlink: target length */
+	uint64_t	 rdev;		/* character, block device */
+	int64_t		 mtime_s;
+	uint32_t	 mtime_ns, uid, gid;
+	unsigned	 mode;		/* permission bits, 07777 */
+	unsigned	 depth;		/* 1: directly below the listed directory */
+	char		 type;		/* d f h l p c b (as in the manifest) */
+};
+/* Called per entry; a non-zero return stops the listing and is returned. */
+typedef int (*stor_ls_fn)(const struct stor_ls_entry *e, void *arg);
+
+/*
+ * The entries of the save in savedir at `path` (relative to the saved
+ * root, '/'-separated bytes; NULL, "" or "/" the root): a directory's
+ * entries (all below it with recursive != 0) in manifest order (pre-order,
+ * names sorted bytewise), or the one entry a file is.  0, -ENOENT (no save,
+ * or path not in it: errmsg says), -EBADMSG (no complete save), other
+ * -errno, or fn's return.
+ */
+int stor_list(const char *savedir, const char *path, int recursive, stor_ls_fn fn, void *arg,
+    char *errmsg, size_t errlen);
+
+struct stor_save_entry {
+	const char		*savedir;
+	struct stor_save_info	 info;
+	time_t			 verified;	/* VERIFIED written (0: never verified) */
+	int			 verified_current; /* ... after the current MANIFEST */
+};
+typedef int (*stor_saves_fn)(const struct stor_save_entry *e, void *arg);
+
+/*
+ * Every save under dir: a target (dir/pcm-agent/CLUSTER/INSTANCE/), its
+ * pcm-agent/ directory, or one save directory itself; sorted by path.
+ * 0, -ENOENT (none: errmsg), other -errno, or fn's return.
+ */
+int stor_list_saves(const char *dir, stor_saves_fn fn, void *arg, char *errmsg, size_t errlen);
 
 #endif

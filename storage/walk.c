@@ -26,6 +26,22 @@
 
 static atomic_int no_openat2;
 
+DIR *
+dir_stream(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
 int
 safe_openat(int dirfd, const char *name, int flags, mode_t mode, int noxdev)
 {

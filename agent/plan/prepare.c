@@ -175,7 +175,19 @@ print_plan(struct plan *p)
 {
 	struct pcm_config *cfg = &p->ctx->cfg;
 	const struct sched_job_summary *sm = &p->jobs->summary;
+	struct stor_result ex = { 0 };
+	struct stor_opts so;
 	char b[32], d[32];
+	int have_ex = 0;
+
+	/* what the saves would leave out (exclude patterns, markers) */
+	if (!p->no_save && !p->eph_empty) {
+		storage_opts(p->ctx, &so, "scanning");
+		if (stor_exclude_scan(p->eph, &so, &ex) == 0)
+			have_ex = 1;
+		else
+			log_warnx("cannot tell what the save would exclude: %s", ex.errmsg);
+	}
 
 	if (p->ctx->json) {
 		struct json_object *o = json_object_new_object(), *rq, *fl;
@@ -188,6 +200,12 @@ print_plan(struct plan *p)
 		json_object_object_add(o, "fleet", json_object_new_string(p->fleet.status_str));
 		json_object_object_add(o, "method", json_object_new_string(plan_method_name(p->method)));
 		json_object_object_add(o, "save", p->o->no_save ? NULL : json_object_new_string(p->savedir));
+		if (have_ex) {
+			json_object_object_add(o, "excluded_entries",
+			    json_object_new_int64((int64_t)ex.excluded));
+			json_object_object_add(o, "excluded_bytes",
+			    json_object_new_int64((int64_t)ex.bytes_excluded));
+		}
 		json_object_object_add(o, "reservation", json_object_new_string(cfg->reservation_name));
 		json_object_object_add(o, "jobs_requeued", rq);
 		json_object_object_add(o, "jobs_failing", fl);
@@ -227,6 +245,10 @@ print_plan(struct plan *p)
 	else
 		printf("  2 prestage     save %s (%s used) to %s while jobs run\n", p->eph,
 		    output_bytes(p->eph_used, b, sizeof(b)), p->savedir);
+	if (have_ex)
+		printf("                 excluded: %llu entries (%s)%s\n",
+		    (unsigned long long)ex.excluded, output_bytes(ex.bytes_excluded, b, sizeof(b)),
+		    ex.excluded ? ", not saved: lost at a stop/start" : "");
 	printf("  3 reservation  maintenance reservation %s (MAINT, IGNORE_JOBS, all nodes, "
 	    "%s): no new job starts\n", cfg->reservation_name,
 	    format_duration(cfg->maintenance_duration, d, sizeof(d)));

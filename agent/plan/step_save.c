@@ -62,6 +62,12 @@ do_save(struct plan *p, int prestage, struct stor_result *res)
 		log_warnx("cannot save %s to %s: %s", p->eph, p->savedir, res->errmsg);
 		return -1;
 	}
+	if (res->excluded > 0) {
+		char eb[32];
+		log_notice("excluded from the save of %s: %llu entries (%s): lost at a stop/start",
+		    p->eph, (unsigned long long)res->excluded,
+		    output_bytes(res->bytes_excluded, eb, sizeof(eb)));
+	}
 	plan_jadd_int(p->j, "bytes_saved", (int64_t)res->bytes_copied);
 	save_progress_json(p, prestage ? "prestage" : "final_save", res);
 	journal_copy_to(p->j, p->savedir);

@@ -41,6 +41,48 @@ static int sched_opened;	/* libslurm is process-global */
  * libslurm): while any is, no new RPC starts and slurm_fini() is skipped. */
 static atomic_int sched_stuck;
 
+const char *
+sched_built_version(void)
+{
+	static char v[32];
+
+	if (v[0] == '\0')
+		snprintf(v, sizeof(v), "%d.%02d.%d", SLURM_VERSION_MAJOR(SLURM_VERSION_NUMBER),
+		    SLURM_VERSION_MINOR(SLURM_VERSION_NUMBER),
+		    SLURM_VERSION_MICRO(SLURM_VERSION_NUMBER));
+	return v;
+}
+
+/* "24.11.5" -> 24, 11; 0 or -1 */
+static int
+release_parse(const char *v, unsigned *major, unsigned *minor)
+{
+	char *end;
+	unsigned long a, b;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return -1;
+	a = strtoul(v, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
+		return -1;
+	b = strtoul(end + 1, &end, 10);
+	if (*end != '.' && *end != '\0' && *end != '-')
+		return -1;
+	*major = (unsigned)a;
+	*minor = (unsigned)b;
+	return 0;
+}
+
+int
+sched_same_release(const char *a, const char *b)
+{
+	unsigned amaj, amin, bmaj, bmin;
+
+	if (release_parse(a, &amaj, &amin) < 0 || release_parse(b, &bmaj, &bmin) < 0)
+		return 0;
+	return amaj == bmaj && amin == bmin;
+}
+
 void
 sched_seterr(struct sched *s, const char *fmt, ...)
 {
@@ -159,6 +201,19 @@ sched_open(const struct pcm_config *cfg, struct sched **out, char *errbuf, size_
 	slurm_init(NULL);
 	sched_opened = 1;
 	s->inited = 1;
+	(void)sched_built_version();	/* its buffer filled before any worker thread reads it */
+#ifdef PCM_SLURM_API_MAJOR
+	/* libslurm's API number is its soname's: another one is another release */
+	if (SLURM_VERSION_MAJOR(slurm_api_version()) != PCM_SLURM_API_MAJOR) {
+		snprintf(errbuf, errlen, "libslurm is libslurm.so.%ld, but pcm-agent was built for "
+		    "Slurm %s (libslurm.so.%d): Slurm was upgraded or replaced; rebuild and "
+		    "reinstall pcm-agent against the installed Slurm",
+		    SLURM_VERSION_MAJOR(slurm_api_version()), sched_built_version(),
+		    PCM_SLURM_API_MAJOR);
+		rc = -EPROTO;
+		goto out;
+	}
+#endif
 
 	if (slurm_conf.cluster_name != NULL && (s->cluster_name = strdup(slurm_conf.cluster_name)) == NULL) {
 		snprintf(errbuf, errlen, "cannot open Slurm: out of memory");
@@ -303,7 +358,37 @@ rpc_free(struct rpc *r)
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r->str);
+	free(r->ctl_version);
 	free(r);
+}
+
+/*
+ * slurmctld's version into r->ctl_version; -1 with errno set, or with
+ * r->version_error when it is of another release than built for (or
+ * speaks another protocol).
+ */
+static int
+rpc_check_version(struct rpc *r)
+{
+	slurm_conf_t *c = NULL;
+
+	if (slurm_load_ctl_conf((time_t)0, &c) != SLURM_SUCCESS) {
+		if (errno == SLURM_PROTOCOL_VERSION_ERROR)
+			r->version_error = 1;
+		return -1;
+	}
+	r->ctl_version = c->version != NULL ? strdup(c->version) : NULL;
+	slurm_free_ctl_conf(c);
+	if (r->ctl_version == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (!sched_same_release(r->ctl_version, sched_built_version())) {
+		r->version_error = 1;
+		errno = SLURM_PROTOCOL_VERSION_ERROR;
+		return -1;
+	}
+	return 0;
 }
 
 static void *
@@ -313,8 +398,12 @@ rpc_thread(void *arg)
 	int rc, abandoned;
 
 	errno = 0;
-	rc = r->fn(r);
-	r->serr = rc != 0 ? slurm_get_errno() : 0;
+	rc = r->check_version ? rpc_check_version(r) : 0;
+	if (rc == 0)
+		rc = r->fn(r);
+	/* libslurm sets errno (thread-local); slurm_get_errno() only returned
+	 * it and is gone since 24.11 */
+	r->serr = rc != 0 ? errno : 0;
 	pthread_mutex_lock(&r->mu);
 	r->rc = rc;
 	r->done = 1;
@@ -347,6 +436,13 @@ rpc_new(int (*fn)(struct rpc *))
 	return r;
 }
 
+/* the first of the socket errors: 23.02 dropped 5000-5002 */
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(23, 2, 0)
+#define SCHED_SOCKET_ERROR_FIRST	ESLURM_PROTOCOL_INCOMPLETE_PACKET
+#else
+#define SCHED_SOCKET_ERROR_FIRST	SLURM_PROTOCOL_SOCKET_IMPL_ZERO_RECV_LENGTH
+#endif
+
 static int
 is_comm_error(int serr)
 {
@@ -354,9 +450,18 @@ is_comm_error(int serr)
 		serr <= SLURM_COMMUNICATIONS_MISSING_SOCKET_ERROR) ||
 	    (serr >= SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR &&
 		serr <= SLURMCTLD_COMMUNICATIONS_SHUTDOWN_ERROR) ||
-	    (serr >= SLURM_PROTOCOL_SOCKET_IMPL_ZERO_RECV_LENGTH &&
-		serr <= SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT) ||
+	    (serr >= SCHED_SOCKET_ERROR_FIRST && serr <= SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT) ||
 	    serr == ECONNREFUSED || serr == ETIMEDOUT;
+}
+
+/* what a slurmctld of another protocol version answers (see sched_rpc) */
+static int
+is_protocol_error(int serr)
+{
+	return serr == SLURM_PROTOCOL_VERSION_ERROR || serr == SLURM_ERROR ||
+	    serr == SLURM_PROTOCOL_SOCKET_ZERO_BYTES_SENT ||
+	    serr == SLURM_COMMUNICATIONS_RECEIVE_ERROR ||
+	    serr == ESLURM_PROTOCOL_INCOMPLETE_PACKET;
 }
 
 static long
@@ -419,6 +524,7 @@ sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out)
 		return -EHOSTUNREACH;
 	}
 	s->err[0] = '\0';
+	r->check_version = !s->ctl_checked;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	probe_at = deadline;
 	ts_add_ms(&deadline, s->timeout_s * 1000);
@@ -458,11 +564,37 @@ sched_rpc(struct sched *s, struct rpc *r, const char *what, int *serr_out)
 		}
 		return rc;
 	}
+	if (r->check_version && !r->version_error && r->ctl_version != NULL)
+		s->ctl_checked = 1;
+	/*
+	 * A slurmctld too old or too new for this libslurm does not say its
+	 * version: an older one closes the connection (zero bytes), a newer one
+	 * answers in a protocol libslurm cannot read ("Unspecified error").
+	 * When the controller accepts connections, that is what it means.
+	 */
+	if (r->rc != 0 && r->check_version && !r->version_error && r->ctl_version == NULL &&
+	    is_protocol_error(r->serr) && sched_reachable(s, SCHED_PROBE_MS) == 0)
+		r->version_error = 1;
 	if (r->rc != 0) {
 		int serr = r->serr;
 		if (serr_out != NULL)
 			*serr_out = serr;
-		if (is_comm_error(serr)) {
+		if (r->version_error && r->ctl_version != NULL) {
+			sched_seterr(s, "cannot %s: slurmctld (%s from %s) runs Slurm %s, but "
+			    "pcm-agent was built for Slurm %s: Slurm was upgraded or replaced; "
+			    "rebuild and reinstall pcm-agent (and spank_pcm.so) against the "
+			    "cluster's Slurm", what, s->controller, s->conf_path, r->ctl_version,
+			    sched_built_version());
+			rc = -EPROTO;
+		} else if (r->version_error) {
+			sched_seterr(s, "cannot %s: slurmctld (%s from %s) does not speak the protocol "
+			    "of Slurm %s, which pcm-agent was built for (%s): it runs another Slurm "
+			    "release; Slurm was upgraded or replaced: rebuild and reinstall pcm-agent "
+			    "(and spank_pcm.so) against the cluster's Slurm", what, s->controller,
+			    s->conf_path, sched_built_version(),
+			    serr != 0 ? slurm_strerror(serr) : "no answer");
+			rc = -EPROTO;
+		} else if (is_comm_error(serr)) {
 			seterr_unreachable(s, slurm_strerror(serr));
 			rc = -EHOSTUNREACH;
 		} else {

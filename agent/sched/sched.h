@@ -193,6 +193,15 @@ const char *sched_job_state_name(uint32_t state);
 int sched_job_is_running(uint32_t state);
 
 /*
+ * A time limit in minutes (Slurm's job time_limit) in seconds; -1 for
+ * none: INFINITE, NO_VAL, and SCHED_YEAR_MINUTES, which the backfill
+ * scheduler writes into the limit of a job without one in a partition
+ * with MaxTime=INFINITE when it starts it.
+ */
+#define SCHED_YEAR_MINUTES	(365 * 24 * 60)
+long sched_time_limit_s(uint32_t minutes);
+
+/*
  * JSON (owned by caller):
  * {"jobs":[{"id":1,"user":"alice","name":"x","partition":"q","state":"RUNNING",
  *   "batch":true,"requeue":false,"outcome":"fail","start_time":"ISO-8601"|null,
@@ -203,6 +212,20 @@ int sched_job_is_running(uint32_t state);
 struct json_object *sched_jobs_to_json(const struct sched_job_list *l);
 struct json_object *sched_job_to_json(const struct sched_job *j, int cluster_requeue);
 struct json_object *sched_summary_to_json(const struct sched_job_summary *sum);
+
+/* --- the Slurm release --- */
+
+/*
+ * The Slurm release pcm-agent was built against ("24.11.5", static).  The
+ * agent and spank_pcm.so only work with that release (libslurm's soname
+ * and SPANK's plugin_version follow it).  sched_open() fails with -EPROTO
+ * when the libslurm loaded is of another release; the first RPC of a
+ * handle asks slurmctld its version and fails with -EPROTO when it is of
+ * another release (major.minor) - both errors say to rebuild the package.
+ */
+const char *sched_built_version(void);
+/* 1 when Slurm release strings a and b ("24.11.5") share major.minor */
+int sched_same_release(const char *a, const char *b);
 
 /* --- partitions and nodes --- */
 

@@ -24,6 +24,7 @@ struct sched {
 	int		 job_requeue;		/* JobRequeue */
 	long		 timeout_s;
 	int		 inited;		/* slurm_init() done */
+	int		 ctl_checked;		/* slurmctld's release checked */
 	char		 err[1024];
 };
 
@@ -40,7 +41,7 @@ struct rpc {
 	int		 abandoned;
 	int		 (*fn)(struct rpc *);
 	int		 rc;
-	int		 serr;		/* slurm_get_errno() after a failure */
+	int		 serr;		/* libslurm's errno after a failure */
 	void		*result;
 	void		(*free_result)(void *);
 	uint32_t	 id;
@@ -49,6 +50,11 @@ struct rpc {
 	uint32_t	 minutes;
 	time_t		 end;		/* reservation update: new end, 0 = keep */
 	uint64_t	 flags;		/* reservation update: RESERVE_FLAG_* to set */
+	/* set by sched_rpc on a handle's first RPC: ask slurmctld its
+	 * version first, and run fn only if it is of the release built for */
+	int		 check_version;
+	int		 version_error;	/* the check failed (ctl_version says) */
+	char		*ctl_version;	/* slurmctld's, NULL if it did not answer */
 };
 
 struct rpc *rpc_new(int (*fn)(struct rpc *));

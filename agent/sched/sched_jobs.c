@@ -16,8 +16,15 @@
 #include "output.h"
 #include "sched_int.h"
 
-/* exported by libslurm (slurm_protocol_defs.c) but not declared in slurm.h */
+/* exported by libslurm (slurm_protocol_defs.c) but not declared in slurm.h;
+ * renamed in 24.05 */
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(24, 5, 0)
+extern const char *slurm_job_state_reason_string(enum job_state_reason inx);
+#define sched_reason_string(r)	slurm_job_state_reason_string(r)
+#else
 extern const char *slurm_job_reason_string(enum job_state_reason inx);
+#define sched_reason_string(r)	slurm_job_reason_string(r)
+#endif
 
 /* --- triage: pure functions --- */
 
@@ -121,6 +128,21 @@ sched_jobs_triage(struct sched_job_list *l)
 			break;
 		}
 	}
+}
+
+/*
+ * A job's time limit (minutes, as Slurm has it) in seconds, -1 for none.
+ * The backfill scheduler (22.05 to 25.11 at least) writes 525600 minutes
+ * (YEAR_MINUTES) into the limit of a job that has none in a partition with
+ * MaxTime=INFINITE when it starts it: that is "unlimited" too.  A job that
+ * asked for exactly 365 days reads as unlimited.
+ */
+long
+sched_time_limit_s(uint32_t minutes)
+{
+	if (minutes == INFINITE || minutes == NO_VAL || minutes == SCHED_YEAR_MINUTES)
+		return -1;
+	return (long)minutes * 60;
 }
 
 /* --- JSON --- */
@@ -279,15 +301,14 @@ job_fill(struct sched_job *j, const slurm_job_info_t *ji, struct uidcache *uc, t
 	j->submit_time = ji->submit_time;
 	/* for a pending job start_time is only Slurm's guess */
 	j->start_time = base == JOB_PENDING ? 0 : ji->start_time;
-	j->time_limit_s = (ji->time_limit == INFINITE || ji->time_limit == NO_VAL) ?
-	    -1 : (long)ji->time_limit * 60;
+	j->time_limit_s = sched_time_limit_s(ji->time_limit);
 	j->elapsed_s = job_elapsed(ji, now);
 	if ((j->user = user_name(uc, ji->user_id)) == NULL ||
 	    dup_opt(&j->name, ji->name) < 0 ||
 	    dup_opt(&j->partition, ji->partition) < 0 ||
 	    dup_opt(&j->nodes, ji->nodes) < 0 ||
 	    dup_opt(&j->reason, ji->state_reason != WAIT_NO_REASON ?
-		slurm_job_reason_string(ji->state_reason) : NULL) < 0) {
+		sched_reason_string(ji->state_reason) : NULL) < 0) {
 		job_clear(j);
 		return -ENOMEM;
 	}

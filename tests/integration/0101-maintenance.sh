@@ -78,7 +78,13 @@ short=$(slurm_submit -J short -t 2 --wrap "sleep 300")
 slurm_wait_state "$short" RUNNING 30
 sleep 2	# a scheduling pass or two more
 assert_eq "$(slurm_job_state "$long")" PENDING "overlapping job held back"
-assert_contains "$(slurm_job_field "$long" Reason)" "maint" "pending reason"
+reason=$(slurm_job_field "$long" Reason)
+# 23.11 without accounting storage: only the backfill scheduler looks at batch
+# jobs (see lib-slurm.sh), and it leaves Reason=None; the end below shows the
+# reservation was the reason all the same
+if [[ $("$SLURM_SBIN/slurmctld" -V) == *" 23.11."* ]] && [ "$reason" = None ]; then :; else
+	assert_contains "$reason" "maint" "pending reason"
+fi
 assert_rc 0 pcm jobs --json
 assert_eq "$(echo "$OUT" | json_get "[j['outcome'] for j in d['jobs'] if j['id'] == $long][0]")" \
 	pending "jobs: long job pending"

@@ -10,19 +10,10 @@
 # afterwards changes nothing restored.  The planted files are moved aside.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-storage.sh"
-command -v setpriv >/dev/null || skip "setpriv not installed"
 [ -x /usr/bin/python3 ] || skip "no /usr/bin/python3 (the unprivileged attacker runs it)"
 
-cat >>"$PCM_CONF" <<CONF
-cluster_name = hostile
-workers = 2
-CONF
-loopfs src ext4 64
-loopfs tgt ext4 128
-loopfs dst ext4 64
-S=$T/src TG=$T/tgt D=$T/dst
-ALICE=4242 NOBODY=65534
-chmod 711 "$T"
+hostile_bed hostile
+ALICE=4242
 
 # the save: a setuid-root tool, alice's private file, a file alice hard-linked
 head -c 20000 /dev/urandom >"$S/tool"

@@ -10,19 +10,10 @@
 # owned by root but world-writable is made root-only while it is filled.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-storage.sh"
-command -v setpriv >/dev/null || skip "setpriv not installed"
 [ -x /usr/bin/python3 ] || skip "no /usr/bin/python3 (the unprivileged attacker runs it)"
 
-cat >>"$PCM_CONF" <<CONF
-cluster_name = hostiledir
-workers = 2
-CONF
-loopfs src ext4 64
-loopfs tgt ext4 128
-loopfs dst ext4 64
-S=$T/src TG=$T/tgt D=$T/dst
-ALICE=4242 NOBODY=65534
-chmod 711 "$T"
+hostile_bed hostiledir
+ALICE=4242
 
 mkdir -p "$S/alice/deep/er" "$S/shared"
 for i in $(seq 1500); do printf 'alice secret %d\n' "$i" >"$S/alice/f$i"; done

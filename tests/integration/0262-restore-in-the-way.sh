@@ -13,19 +13,9 @@
 #    shim), no setuid/setgid bit is applied and the restore says so.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-storage.sh"
-command -v setpriv >/dev/null || skip "setpriv not installed"
 command -v cc >/dev/null || skip "no C compiler (the chown shim)"
 
-cat >>"$PCM_CONF" <<CONF
-cluster_name = intheway
-workers = 2
-CONF
-loopfs src ext4 64
-loopfs tgt ext4 128
-loopfs dst ext4 64
-S=$T/src TG=$T/tgt D=$T/dst
-NOBODY=65534
-chmod 711 "$T"
+hostile_bed intheway
 
 mkdir -p "$S/projects/p1" "$S/bin"
 printf 'top data\n' >"$S/alice-top.dat"
@@ -82,6 +72,18 @@ rm -rf "$D"/* "$D"/.pcm* 2>/dev/null || true
 setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups mkdir -p "$D/alice-top.dat/x"
 assert_rc 0 pcm restore --from "$TG" --to "$D"
 assert_contains "$OUT" "moved aside 1 entries that were in the way to $D/.pcm-agent-quarantine/" "summary"
+
+# the quarantine (root's) is never saved again; a user's directory of the
+# same name at a lower level is saved like any other
+[ -d "$D/.pcm-agent-quarantine" ] || fail "no quarantine after the restore"
+mkdir -p "$D/sub/.pcm-agent-quarantine" && echo keep >"$D/sub/.pcm-agent-quarantine/f"
+js=$(pcm --json save --source "$D" --target "$T/resave" 2>"$T/resave.err") ||
+	fail "save of the restored tree: $(cat "$T/resave.err")"
+assert_eq "$(printf '%s' "$js" | json_get 'd["excluded"]')" 1 "entries left out of the re-save"
+assert_rc 0 pcm ls --from "$T/resave" -R
+assert_not_contains "$OUT" " .pcm-agent-quarantine" "the quarantine was saved"
+assert_contains "$OUT" "sub/.pcm-agent-quarantine" "a lower directory of that name was not saved"
+ok "the quarantine is never saved, a lower directory of that name is"
 
 # --- 4: chown refused: no setuid/setgid ------------------------------------
 cat >"$T/nochown.c" <<'C'

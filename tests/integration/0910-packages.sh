@@ -48,7 +48,8 @@ ok "lintian clean"
 # compressed by one and maybe not the other; docs, lintian overrides and
 # build-id links are each format's own.
 norm() { sed -e 's|^\./|/|' -e 's|^/lib/systemd/|/usr/lib/systemd/|' -e 's|\.gz$||' |
-	grep -v -e '^/usr/share/doc/' -e '^/usr/share/licenses/' -e '^/usr/share/lintian/' -e '^/usr/lib/\.build-id/' | LC_ALL=C sort; }
+	grep -v -e '^/usr/share/doc/' -e '^/usr/share/licenses/' -e '^/usr/share/lintian/' \
+		-e '^/usr/lib/\.build-id/' | LC_ALL=C sort; }
 # (listings go to files first: grep -q at the end of a pipe under pipefail
 # can fail the pipe with SIGPIPE)
 dpkg-deb -c "$deb" >"$T/deb.list"
@@ -78,6 +79,9 @@ fi
 diff -u "$T/deb.files" "$T/rpm.files" >"$T/files.diff" ||
 	fail "the .deb and the RPM ship different files:
 $(cat "$T/files.diff")"
+# the licence, each in its format's place
+grep -q '\./usr/share/doc/pcm-agent/copyright$' "$T/deb.list" || fail "no copyright file in the .deb"
+grep -q '/usr/share/licenses/pcm-agent[^/]*/COPYING$' "$T/rpm.list" || fail "no COPYING in the RPM"
 grep -q '^drwx------ root/root .* \./var/lib/pcm-agent/$' "$T/deb.list" ||
 	fail "the .deb has no 0700 /var/lib/pcm-agent"
 grep -q '^drwx------ .* root  *root .* /var/lib/pcm-agent$' "$T/rpm.list" ||
@@ -171,13 +175,27 @@ at_exit "umount -l $R/root"
 M=$R/root
 [ -c "$M/dev/null" ] || mknod -m 0666 "$M/dev/null" c 1 3
 rm -rf "$M/run/systemd/system"	# no systemd running in there: nothing is started
+# what the upper layer holds, apart from dpkg's and man-db's own bookkeeping
+# and directories that exist on the host
+leftovers() {
+	(cd "$R/rw/upper" && find . -mindepth 1 \( -path ./var/lib/dpkg -o -path ./var/log \
+		-o -path ./var/cache -o -path ./dev/null -o -path ./run/systemd/system \) -prune -o -print |
+		while read -r f; do
+			[ -d "$f" ] && [ ! -L "$f" ] && [ -d "/$f" ] && continue
+			echo "${f#.}"
+		done | LC_ALL=C sort)
+}
+# what was there before the package: the purge is judged against it, not
+# against what earlier runs left on this machine
+leftovers >"$T/upper-before"
 dpkg-query -W pcm-agent >/dev/null 2>&1 && chroot "$M" dpkg --purge pcm-agent >/dev/null 2>&1
 cp "$deb" "$M/tmp/pcm-agent.deb"
 chroot "$M" dpkg -i /tmp/pcm-agent.deb >"$T/log/dpkg-install.log" 2>&1 ||
 	fail "dpkg -i: $(cat "$T/log/dpkg-install.log")"
 rm -f "$M/tmp/pcm-agent.deb"
 assert_rc 0 chroot "$M" /usr/sbin/pcm-agent --version
-assert_eq "$OUT" "pcm-agent $version" "installed pcm-agent --version"
+debslurm=$(dpkg-query -W -f '${Version}' libslurm-dev | sed 's/-[^-]*$//')
+assert_eq "$OUT" "pcm-agent $version (built for Slurm $debslurm)" "installed pcm-agent --version"
 installed=$OUT
 assert_rc 0 chroot "$M" /usr/sbin/pcm-agent -c /etc/pcm-agent/pcm-agent.conf config check
 [ "$(stat -c %a "$M/var/lib/pcm-agent")" = 700 ] || fail "installed state dir is not 0700"
@@ -188,6 +206,9 @@ ok "installed in a throwaway root: $installed; the shipped config parses; both u
 
 # -- systemd-analyze verify, inside the root (ExecStart and man pages exist) ---
 # (--man=no: the man pages are checked above and by 0900-docs; man-db may be absent)
+# It writes runtime files of its own under /run (systemd-units-load, ...):
+# those are not the package's, and are taken out of the purge check below.
+leftovers >"$T/upper-before-analyze"
 out=$(cd / && chroot "$M" systemd-analyze verify --man=no pcm-agent.service pcm-agent-resume.service 2>&1) ||
 	fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
@@ -197,25 +218,26 @@ sed -e 's/^Restart=on-failure/Restart=sometimes/' -e 's|^ExecStart=.*|ExecStart=
 out=$(cd / && chroot "$M" systemd-analyze verify --man=no pcm-broken.service 2>&1) || true
 rm -f "$M/lib/systemd/system/pcm-broken.service"
 assert_contains "$out" "sometimes" "systemd-analyze verify on a broken unit"
+leftovers | LC_ALL=C comm -13 "$T/upper-before-analyze" - >"$T/upper-analyze"
+if grep -qv '^/run/' "$T/upper-analyze"; then
+	fail "systemd-analyze verify wrote outside /run: $(grep -v '^/run/' "$T/upper-analyze" | tr '\n' ' ')"
+fi
+cat "$T/upper-before" "$T/upper-analyze" | LC_ALL=C sort -u >"$T/upper-known"
 ok "systemd-analyze verify clean"
 
 # -- purge: nothing left but the state dir (with a journal in it) --------------
 echo '{"version": 1}' >"$M/var/lib/pcm-agent/journal.json"
 chroot "$M" dpkg --purge pcm-agent >"$T/log/dpkg-purge.log" 2>&1 ||
 	fail "dpkg --purge: $(cat "$T/log/dpkg-purge.log")"
-# what the install and purge left in the upper layer, apart from dpkg's and
-# man-db's own bookkeeping and directories that existed already
-leftovers() {
-	(cd "$R/rw/upper" && find . -mindepth 1 \( -path ./var/lib/dpkg -o -path ./var/log \
-		-o -path ./var/cache -o -path ./dev/null -o -path ./run/systemd/system \) -prune -o -print |
-		while read -r f; do
-			[ -d "$f" ] && [ ! -L "$f" ] && [ -d "/$f" ] && continue
-			echo "${f#.}"
-		done | LC_ALL=C sort)
-}
-assert_eq "$(leftovers)" "/var/lib/pcm-agent
+# what the install and purge left: the upper layer now, less what was there
+# before the install and what systemd-analyze wrote
+left() { leftovers | LC_ALL=C comm -23 - "$T/upper-known"; }
+assert_eq "$(left)" "/var/lib/pcm-agent
 /var/lib/pcm-agent/journal.json" "files left after dpkg --purge"
-# the listing does see a file left anywhere else
+# the listing does see a file left anywhere else, /run included
 echo x >"$M/etc/pcm-agent-leftover"
-assert_contains "$(leftovers)" /etc/pcm-agent-leftover "leftover detection"
+assert_contains "$(left)" /etc/pcm-agent-leftover "leftover detection"
+mkdir -p "$M/run/pcm-agent"
+echo x >"$M/run/pcm-agent/leftover"
+assert_contains "$(left)" /run/pcm-agent/leftover "leftover detection under /run"
 ok "dpkg --purge leaves only the state dir"

@@ -54,13 +54,13 @@ plan_bed_rest() {
 	cat >"$T/bin/on-stop" <<EOF
 #!/bin/bash
 export SLURM_CONF=$SLURM_CONF
-scontrol update nodename=ALL state=power_down_force reason="stopping cluster"
-scontrol update partitionname=$SLURM_PARTITION state=inactive
+$SLURM_BIN/scontrol update nodename=ALL state=power_down_force reason="stopping cluster"
+$SLURM_BIN/scontrol update partitionname=$SLURM_PARTITION state=inactive
 EOF
 	cat >"$T/bin/on-start" <<EOF
 #!/bin/bash
 export SLURM_CONF=$SLURM_CONF
-scontrol update partitionname=$SLURM_PARTITION state=up
+$SLURM_BIN/scontrol update partitionname=$SLURM_PARTITION state=up
 EOF
 	chmod 755 "$T/bin/on-stop" "$T/bin/on-start"
 	clusterstatusmgtd_start "$PLAN_TABLE" --interval 0.3 --delay "${PLAN_DELAY:-1}" \

@@ -11,7 +11,14 @@
 # state, pid files); logs go to $T/log/ (shown when a test fails).  Every
 # port comes from free_port.  Every daemon is stopped by pid at exit: the
 # ones started here through bg, slurmd restarted by ResumeProgram through
-# its pid file, and any slurmstepd left over through its SLURM_CONF.
+# its pid file, and the slurmstepd and job processes left over through
+# what they hold open in $T (newer slurmstepd have no SLURM_CONF in their
+# environment).
+#
+# The Slurm is the one pcm-agent was built against: PCM_SLURM_PREFIX (set by
+# tests/run-all from $BUILD/slurm-prefix; /usr = Debian's) - its daemons and
+# commands by absolute path, and first on PATH for the test's own commands,
+# whatever else the machine has installed.
 #
 # Before slurm_start, a test may set:
 #   SLURM_EXTRA_CONF   extra slurm.conf lines (PrologSlurmctld=..., JobRequeue=0, ...)
@@ -40,13 +47,39 @@
 
 SLURM_CLUSTER=pcmtest
 SLURM_PARTITION=compute
+SLURM_PREFIX=${PCM_SLURM_PREFIX:-/usr}
+SLURM_SBIN=$SLURM_PREFIX/sbin
+SLURM_BIN=$SLURM_PREFIX/bin
+# $T/slurm-path: links to this Slurm's commands only, first on PATH (putting
+# /usr/bin first would also change which python3 the tests run)
+_slurm_path() {
+	local d=$T/slurm-path b
+	mkdir -p "$d"
+	for b in sacct sacctmgr salloc sattach sbatch sbcast scancel scontrol sdiag sinfo sprio \
+		squeue sreport srun sshare sstat strigger; do
+		[ -x "$SLURM_BIN/$b" ] && ln -sf "$SLURM_BIN/$b" "$d/$b"
+	done
+	for b in slurmctld slurmd slurmstepd slurmdbd; do
+		[ -x "$SLURM_SBIN/$b" ] && ln -sf "$SLURM_SBIN/$b" "$d/$b"
+	done
+	export PATH="$d:$PATH"
+}
+_slurm_path
 
 _slurm_need() {
 	need_root
 	local b
-	for b in munged mungekey slurmctld slurmd sbatch srun scontrol squeue sinfo scancel; do
+	for b in munged mungekey; do
 		command -v "$b" >/dev/null 2>&1 ||
 			skip "$b not installed (run packaging/install-deps)"
+	done
+	for b in sbin/slurmctld sbin/slurmd sbin/slurmstepd bin/sbatch bin/srun bin/scontrol \
+		bin/squeue bin/sinfo bin/scancel; do
+		[ -x "$SLURM_PREFIX/$b" ] || {
+			[ "$SLURM_PREFIX" = /usr ] &&
+				skip "$SLURM_PREFIX/$b not installed (run packaging/install-deps)"
+			fail "$SLURM_PREFIX/$b missing: not a Slurm prefix (packaging/build-slurm)"
+		}
 	done
 }
 
@@ -61,13 +94,36 @@ _slurm_kill_pidfile() {
 }
 
 # Processes of this bed that no pid file names (slurmstepd, job steps):
-# those whose environment carries this bed's SLURM_CONF.
+# a Slurm daemon of this prefix with a file of $T open (slurmstepd writes
+# the slurmd log), a process working in $SLURM_DIR (job steps run in
+# work/, slurmd in its spool), or one whose environment carries this
+# bed's SLURM_CONF.  Never this shell or its parents.
 _slurm_bed_pids() {
-	local p
+	local p pid exe cwd f mine ancestors=" " a=$$
+	while [ -n "$a" ] && [ "$a" -gt 1 ] 2>/dev/null; do
+		ancestors="$ancestors$a "
+		a=$(awk '/^PPid:/ { print $2 }' "/proc/$a/status" 2>/dev/null)
+	done
 	for p in /proc/[0-9]*; do
-		[ "${p#/proc/}" = "$$" ] && continue
-		grep -qzxF "SLURM_CONF=$SLURM_CONF" "$p/environ" 2>/dev/null &&
-			echo "${p#/proc/}"
+		pid=${p#/proc/}
+		[[ $ancestors == *" $pid "* ]] && continue
+		[ "$pid" = "$BASHPID" ] && continue
+		mine=0
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		case $cwd/ in "$SLURM_DIR"/*) mine=1 ;; esac
+		if [ $mine = 0 ]; then
+			exe=$(readlink "$p/exe" 2>/dev/null) || exe=
+			case $exe in
+			"$SLURM_SBIN"/slurmstepd | "$SLURM_SBIN"/slurmd | "$SLURM_SBIN"/slurmctld)
+				for f in "$p"/fd/*; do
+					case $(readlink "$f" 2>/dev/null) in
+					"$T"/*) mine=1; break ;;
+					esac
+				done ;;
+			esac
+		fi
+		[ $mine = 0 ] && grep -qzxF "SLURM_CONF=$SLURM_CONF" "$p/environ" 2>/dev/null && mine=1
+		[ $mine = 1 ] && echo "$pid"
 	done
 	return 0
 }
@@ -88,6 +144,18 @@ slurm_stop() {
 		sleep 0.1
 	done
 	return 0
+}
+
+# a free port none of this bed's daemons uses yet (free_port may give the
+# same port twice: two slurmd on one port make one node a ghost)
+_slurm_port() {
+	local p
+	while :; do
+		p=$(free_port)
+		[[ " $_SLURM_PORTS " == *" $p "* ]] || break
+	done
+	_SLURM_PORTS="$_SLURM_PORTS $p"
+	_SLURM_PORT=$p	# (not printed: a $(...) subshell would lose _SLURM_PORTS)
 }
 
 _slurm_write_conf() {
@@ -118,6 +186,10 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
+# Slurm 23.11 without accounting storage: the main scheduler finds every batch
+# job's association invalid at first (Reason=InvalidAccount) and only the
+# backfill scheduler starts it, every bf_interval (30 s by default)
+SchedulerParameters=bf_interval=1
 SlurmdParameters=config_overrides
 ReturnToService=1
 MaxJobCount=30000
@@ -135,7 +207,8 @@ ResumeTimeout=60
 EOF
 		[ -n "${SLURM_PLUGSTACK:-}" ] && echo "PlugStackConfig=$SLURM_PLUGSTACK"
 		for ((i = 1; i <= nnodes; i++)); do
-			echo "NodeName=v$i NodeAddr=127.0.0.1 NodeHostname=$host Port=$(free_port)" \
+			_slurm_port
+			echo "NodeName=v$i NodeAddr=127.0.0.1 NodeHostname=$host Port=$_SLURM_PORT" \
 				"CPUs=$cpus RealMemory=1000 State=UNKNOWN"
 		done
 		echo "PartitionName=$SLURM_PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
@@ -152,8 +225,9 @@ _slurm_write_power_scripts() {
 #!/bin/bash
 # SuspendProgram: stop the slurmd of every node in \$1
 export SLURM_CONF=$SLURM_CONF
+export PATH=$T/slurm-path:\$PATH
 echo "\$(date +%T) suspend \$1" >>$T/log/power.log
-for n in \$(scontrol show hostnames "\$1"); do
+for n in \$($SLURM_BIN/scontrol show hostnames "\$1"); do
 	f=$SLURM_DIR/run/slurmd-\$n.pid
 	[ -s "\$f" ] || continue
 	p=\$(cat "\$f")
@@ -165,8 +239,9 @@ EOF
 #!/bin/bash
 # ResumeProgram: start the slurmd of every node in \$1 again (-b: rebooted)
 export SLURM_CONF=$SLURM_CONF
+export PATH=$T/slurm-path:\$PATH
 echo "\$(date +%T) resume \$1" >>$T/log/power.log
-for n in \$(scontrol show hostnames "\$1"); do
+for n in \$($SLURM_BIN/scontrol show hostnames "\$1"); do
 	f=$SLURM_DIR/run/slurmd-\$n.pid
 	if [ -s "\$f" ]; then
 		p=\$(cat "\$f")
@@ -175,7 +250,10 @@ for n in \$(scontrol show hostnames "\$1"); do
 			for i in \$(seq 50); do [ -d /proc/\$p ] || break; sleep 0.1; done
 		fi
 	fi
-	slurmd -b -N "\$n" </dev/null >>$T/log/power.log 2>&1
+	# in a session of its own: slurmctld may kill the script's process group
+	# when it ends, before slurmd -b has daemonized
+	setsid -w $SLURM_SBIN/slurmd -b -N "\$n" </dev/null >>$T/log/power.log 2>&1
+	echo "\$(date +%T) slurmd -b -N \$n: exit \$?" >>$T/log/power.log
 done
 exit 0
 EOF
@@ -198,7 +276,7 @@ _slurm_start_munge() {
 # start slurmctld and wait until it answers; 1 if it died (port taken?)
 _slurm_ctld_try() {
 	local end=$((SECONDS + 15))
-	bg slurmctld-stdout slurmctld -D -i
+	bg slurmctld-stdout "$SLURM_SBIN/slurmctld" -D -i
 	SLURM_CTLD_PID=$BG_PID
 	until scontrol ping >/dev/null 2>&1; do
 		kill -0 "$SLURM_CTLD_PID" 2>/dev/null || return 1
@@ -248,7 +326,9 @@ slurm_start() {
 	# a port from free_port may be taken by someone else before slurmctld
 	# binds it: then try again with new ports
 	for i in 1 2 3; do
-		SLURM_CTLD_PORT=$(free_port)
+		_SLURM_PORTS=
+		_slurm_port
+		SLURM_CTLD_PORT=$_SLURM_PORT
 		_slurm_write_conf "$nnodes" "$cpus"
 		_slurm_write_power_scripts
 		_slurm_ctld_try && break
@@ -257,10 +337,16 @@ slurm_start() {
 		echo "slurmctld exited at start (attempt $i), trying new ports" >&2
 	done
 	for n in $SLURM_NODES; do
-		bg "slurmd-$n-stdout" slurmd -D -N "$n"
+		bg "slurmd-$n-stdout" "$SLURM_SBIN/slurmd" -D -N "$n"
 		eval "SLURMD_PID_$n=\$BG_PID"
 	done
 	slurm_wait_nodes idle 30
+	# a slurmd may register and then die on a port someone else took
+	for n in $SLURM_NODES; do
+		eval "i=\$SLURMD_PID_$n"
+		kill -0 "$i" 2>/dev/null ||
+			fail "slurmd $n exited at start: $(tail -n 2 "$T/log/slurmd-$n.log" 2>/dev/null)"
+	done
 	printf 'slurm_conf = %s\nslurm_timeout = %s\n' "$SLURM_CONF" "${SLURM_PCM_TIMEOUT:-15}" >>"$PCM_CONF"
 }
 

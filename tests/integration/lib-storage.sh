@@ -36,6 +36,19 @@ loopfs() {	# name type mb
 	at_exit "_umount_loop $T/$name"
 }
 
+# hostile_bed CLUSTER: the bed of the restore-into-a-hostile-destination
+# tests: src, tgt and dst volumes ($S, $TG, $D), 2 workers, $T reachable by
+# the unprivileged attacker (711), NOBODY = its uid
+hostile_bed() {
+	command -v setpriv >/dev/null || skip "setpriv not installed"
+	printf 'cluster_name = %s\nworkers = 2\n' "$1" >>"$PCM_CONF"
+	loopfs src ext4 64
+	loopfs tgt ext4 128
+	loopfs dst ext4 64
+	S=$T/src TG=$T/tgt D=$T/dst NOBODY=65534
+	chmod 711 "$T"
+}
+
 _umount_loop() {
 	local mnt=$1 dev
 	dev=$(findmnt -n -o SOURCE --target "$mnt" 2>/dev/null || true)

@@ -12,9 +12,12 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+
+#include "log.h"
 
 struct cu_test {
 	const char	*name;
@@ -40,6 +43,30 @@ cu_run(const char *suite, const struct cu_test *tests, int (*init)(void), int (*
 	printf("\n%s: %u passed, %u failed\n", suite, ran - tfailed, tfailed);
 	CU_cleanup_registry();
 	return failed ? 1 : 0;
+}
+
+/* run fn(arg) with the log on stderr at the given verbosity, stderr into a
+ * file; *rc = fn's result; returns what was logged (malloc'd, at most 64 KiB).
+ */
+static inline char *
+cu_capture_log(int verbosity, int (*fn)(void *), void *arg, int *rc)
+{
+	char path[] = "/tmp/pcm-test-log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	char *buf = calloc(1, 65536);
+
+	log_init("test", LOG_DEST_STDERR, verbosity);
+	fflush(stderr);
+	dup2(fd, 2);
+	*rc = fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	if (pread(fd, buf, 65535, 0) < 0)
+		buf[0] = '\0';
+	close(fd);
+	unlink(path);
+	return buf;
 }
 
 #define CU_MAIN(suite, tests) \

@@ -360,30 +360,8 @@ test_url_secrets_redacted(void)
 	config_free(&cfg);
 }
 
-/* stderr while fn(arg) runs; malloc'd */
-static char *
-stderr_of(int (*fn)(const char *), const char *arg, int *rc)
-{
-	char path[] = "/tmp/pcm-test-config-log.XXXXXX";
-	int fd = mkstemp(path), saved = dup(2);
-	char *buf = calloc(1, 65536);
-
-	log_init("test", LOG_DEST_STDERR, 0);
-	fflush(stderr);
-	dup2(fd, 2);
-	*rc = fn(arg);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	if (pread(fd, buf, 65535, 0) < 0)
-		buf[0] = '\0';
-	close(fd);
-	unlink(path);
-	return buf;
-}
-
 static int
-read_it(const char *path)
+read_it(void *path)
 {
 	struct pcm_config cfg;
 	struct cfg_error err = { "" };
@@ -406,7 +384,7 @@ test_exposed_secret_warned(void)
 	path = writefile("secret.conf", "webhook_header = Authorization: Bearer s3cret\n");
 	CU_ASSERT_FATAL(chown(path, 0, 0) == 0 || geteuid() != 0);
 	CU_ASSERT_FATAL(chmod(path, 0644) == 0);
-	log = stderr_of(read_it, path, &rc);
+	log = cu_capture_log(0, read_it, (void *)path, &rc);
 	CU_ASSERT_EQUAL(rc, 0);
 	if (geteuid() == 0) {
 		CU_ASSERT_PTR_NOT_NULL(strstr(log, "holds a secret (webhook_header) and is "
@@ -420,7 +398,7 @@ test_exposed_secret_warned(void)
 
 	/* 0640 root:root: nothing to say */
 	CU_ASSERT_FATAL(chmod(path, 0640) == 0);
-	log = stderr_of(read_it, path, &rc);
+	log = cu_capture_log(0, read_it, (void *)path, &rc);
 	if (geteuid() == 0)
 		CU_ASSERT_STRING_EQUAL(log, "");
 	free(log);
@@ -428,7 +406,7 @@ test_exposed_secret_warned(void)
 	/* no secret: 0644 is fine */
 	path = writefile("plain.conf", "workers = 2\nwebhook_url = https://h.example.com/\n");
 	CU_ASSERT_FATAL(chmod(path, 0644) == 0);
-	log = stderr_of(read_it, path, &rc);
+	log = cu_capture_log(0, read_it, (void *)path, &rc);
 	if (geteuid() == 0)
 		CU_ASSERT_STRING_EQUAL(log, "");
 	free(log);

@@ -187,29 +187,6 @@ srv_stop(struct srv *s)
 	pthread_join(s->th, NULL);
 }
 
-/* run fn with stderr (the log, at trace verbosity) into a file; returns
- * what was logged (malloc'd) */
-static char *
-capture_log(int (*fn)(void *), void *arg, int *rc)
-{
-	char path[] = "/tmp/pcm-test-notify-log.XXXXXX";
-	int fd = mkstemp(path), saved = dup(2);
-	char *buf = calloc(1, 65536);
-
-	log_init("test", LOG_DEST_STDERR, 2);
-	fflush(stderr);
-	dup2(fd, 2);
-	*rc = fn(arg);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	if (pread(fd, buf, 65535, 0) < 0)
-		buf[0] = '\0';
-	close(fd);
-	unlink(path);
-	return buf;
-}
-
 #define SECRET "Bearer sekrit-6f1d2e"
 
 struct send_args {
@@ -244,7 +221,7 @@ test_webhook_ok_headers_sent_not_logged(void)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/services/PATHSECRET", s.port);
 	a.o.url = url;
 	a.o.headers = &hl;
-	log = capture_log(do_send, &a, &rc);
+	log = cu_capture_log(2, do_send, &a, &rc);
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT_EQUAL(s.nreq, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(s.last, "Authorization: " SECRET "\r\n"));
@@ -274,7 +251,7 @@ test_webhook_retries_then_fails_not_logged(void)
 	a.o.headers = &hl;
 	a.o.attempts = 3;
 	a.o.backoff_ms = 10;
-	log = capture_log(do_send, &a, &rc);
+	log = cu_capture_log(2, do_send, &a, &rc);
 	CU_ASSERT_EQUAL(rc, -EIO);
 	CU_ASSERT_EQUAL(s.nreq, 3);
 	CU_ASSERT_PTR_NOT_NULL(strstr(s.last, "Content-Type: text/plain"));
@@ -286,7 +263,7 @@ test_webhook_retries_then_fails_not_logged(void)
 	/* a 4xx is not retried */
 	CU_ASSERT_FATAL(srv_start(&s, 403) == 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", s.port);
-	log = capture_log(do_send, &a, &rc);
+	log = cu_capture_log(2, do_send, &a, &rc);
 	CU_ASSERT_EQUAL(rc, -EIO);
 	CU_ASSERT_EQUAL(s.nreq, 1);
 	CU_ASSERT_PTR_NULL(strstr(log, "sekrit"));
@@ -312,7 +289,7 @@ test_webhook_userinfo_query_not_logged(void)
 		a.o.url = url;
 		a.o.attempts = 2;
 		a.o.backoff_ms = 10;
-		log = capture_log(do_send, &a, &rc);
+		log = cu_capture_log(2, do_send, &a, &rc);
 		CU_ASSERT_EQUAL(rc, status == 200 ? 0 : -EIO);
 		CU_ASSERT(s.nreq >= 1);
 		CU_ASSERT_PTR_NOT_NULL(strstr(s.last, "Authorization: Basic "));
@@ -336,7 +313,7 @@ test_webhook_bad_header_and_refused(void)
 
 	a.o.url = "http://127.0.0.1:1/x";
 	a.o.headers = &hl;
-	log = capture_log(do_send, &a, &rc);
+	log = cu_capture_log(2, do_send, &a, &rc);
 	CU_ASSERT_EQUAL(rc, -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, "header 'Authorization' is not"));
 	CU_ASSERT_PTR_NULL(strstr(log, "sekrit"));
@@ -345,14 +322,14 @@ test_webhook_bad_header_and_refused(void)
 	hv[0] = "Authorization: " SECRET;
 	a.o.attempts = 2;
 	a.o.backoff_ms = 10;
-	log = capture_log(do_send, &a, &rc);
+	log = cu_capture_log(2, do_send, &a, &rc);
 	CU_ASSERT_EQUAL(rc, -ECONNREFUSED);
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, "after 2 attempts"));
 	CU_ASSERT_PTR_NULL(strstr(log, "sekrit"));
 	free(log);
 
 	a.o.url = "ftp://example.com/x";
-	log = capture_log(do_send, &a, &rc);
+	log = cu_capture_log(2, do_send, &a, &rc);
 	CU_ASSERT_EQUAL(rc, -EINVAL);
 	free(log);
 }

@@ -214,6 +214,40 @@ test_resv_json(void)
 	json_object_put(o);
 }
 
+/* issue 14: 23.11's backfill writes 525600 min into an unlimited job's limit */
+static void
+test_time_limit(void)
+{
+	CU_ASSERT_EQUAL(sched_time_limit_s(INFINITE), -1);
+	CU_ASSERT_EQUAL(sched_time_limit_s(NO_VAL), -1);
+	CU_ASSERT_EQUAL(sched_time_limit_s(525600), -1);
+	CU_ASSERT_EQUAL(sched_time_limit_s(525599), 525599L * 60);
+	CU_ASSERT_EQUAL(sched_time_limit_s(525601), 525601L * 60);
+	CU_ASSERT_EQUAL(sched_time_limit_s(120), 7200);
+	CU_ASSERT_EQUAL(sched_time_limit_s(0), 0);
+}
+
+/* the Slurm release built for, and the release comparison of the check */
+static void
+test_release(void)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "%d.%02d.%d", SLURM_VERSION_MAJOR(SLURM_VERSION_NUMBER),
+	    SLURM_VERSION_MINOR(SLURM_VERSION_NUMBER), SLURM_VERSION_MICRO(SLURM_VERSION_NUMBER));
+	CU_ASSERT_STRING_EQUAL(sched_built_version(), want);
+	CU_ASSERT_TRUE(sched_same_release(sched_built_version(), want));
+	CU_ASSERT_TRUE(sched_same_release("24.11.5", "24.11.6"));
+	CU_ASSERT_TRUE(sched_same_release("24.11.5", "24.11"));
+	CU_ASSERT_TRUE(sched_same_release("22.05.8", "22.05.8-4+deb12u3"));
+	CU_ASSERT_FALSE(sched_same_release("24.11.5", "24.05.5"));
+	CU_ASSERT_FALSE(sched_same_release("22.05.8", "24.11.5"));
+	CU_ASSERT_FALSE(sched_same_release("23.11.10", "23.1.10"));
+	CU_ASSERT_FALSE(sched_same_release("", "24.11.5"));
+	CU_ASSERT_FALSE(sched_same_release(NULL, "24.11.5"));
+	CU_ASSERT_FALSE(sched_same_release("x24.11", "24.11.5"));
+}
+
 static const struct cu_test tests[] = {
 	{ "running jobs: requeue vs fail", test_running },
 	{ "unset requeue flag: JobRequeue decides", test_cluster_requeue },
@@ -223,6 +257,8 @@ static const struct cu_test tests[] = {
 	{ "summary counts", test_summary },
 	{ "jobs JSON shape", test_json },
 	{ "reservation JSON", test_resv_json },
+	{ "time limit: none, NO_VAL and backfill's 525600 min are unlimited", test_time_limit },
+	{ "Slurm release built for and compared", test_release },
 	{ NULL, NULL },
 };
 
