@@ -567,14 +567,22 @@ kf_slurmctld_undo(struct plan *p)
 
 	if (!plan_jget_int(p->j, "kf_ctld_stopped", 0) || journal_data(p->j, "kf_up_at") != NULL)
 		return PCM_EXIT_OK;
-	if (plan_open_sched(p) == 0 && sched_ping(p->s) == 0)
+	if (plan_open_sched(p) < 0)
+		return PCM_EXIT_ERROR;
+	if (sched_ping(p->s) == 0)
 		return PCM_EXIT_OK;	/* running again (the reboot happened, or started before) */
-	sched_close(p->s);
-	p->s = NULL;
 	plan_say(p, "==> slurmctld: start it again (`%s`)", cmd);
 	if (run_cmd(cmd) < 0) {
 		log_warnx("cannot start slurmctld (`%s` failed): start it by hand", cmd);
 		return PCM_EXIT_ERROR;
+	}
+	/* the same handle (libslurm is once per process): it answers once slurmctld is up */
+	for (int i = 0; sched_ping(p->s) < 0; i++) {
+		if (i >= 60) {
+			log_warnx("slurmctld started but does not answer: %s", sched_strerror(p->s));
+			return PCM_EXIT_ERROR;
+		}
+		sleep(1);
 	}
 	plan_jset_double(p->j, "kf_up_at", plan_now());
 	return PCM_EXIT_OK;
@@ -625,15 +633,18 @@ kf_wait_ctld_run(struct plan *p, struct step_out *out)
 	long tmo = env_seconds("PCM_TEST_KEEPFLEET_NODE_WAIT_S", NODE_WAIT_S);
 	double end = plan_now() + (double)tmo, down, up;
 
-	while (plan_open_sched(p) < 0 || sched_ping(p->s) < 0) {
+	if (plan_open_sched(p) < 0) {
+		journal_step_set(p->j, "kf_wait_slurmctld", STEP_FAILED, "Slurm config");
+		return PCM_EXIT_ERROR;
+	}
+	/* one handle, polled (libslurm is once per process) */
+	while (sched_ping(p->s) < 0) {
 		if (plan_now() >= end) {
 			log_warnx("slurmctld does not answer after %ld s: %s (start it, then run "
-			    "`pcm-agent resume` again)", tmo, p->s ? sched_strerror(p->s) : "");
+			    "`pcm-agent resume` again)", tmo, sched_strerror(p->s));
 			journal_step_set(p->j, "kf_wait_slurmctld", STEP_FAILED, "slurmctld down");
 			return PCM_EXIT_ERROR;
 		}
-		sched_close(p->s);
-		p->s = NULL;
 		sleep(2);
 	}
 	up = plan_now();
