@@ -9,9 +9,10 @@
 #include "plan.h"
 
 const char help_prepare_restart[] =
-    "usage: pcm-agent prepare-restart [--reboot | --stop-start | --no-restart]\n"
-    "           [--wait-jobs[=TIMEOUT] | --force] [--no-save] [--target DIR]\n"
-    "           [--exclude PATTERN]... [--patch] [--dry-run] [--yes] [--json]\n"
+    "usage: pcm-agent prepare-restart [--reboot [--keep-fleet] | --stop-start |\n"
+    "           --no-restart] [--wait-jobs[=TIMEOUT] | --force] [--no-save]\n"
+    "           [--target DIR] [--exclude PATTERN]... [--patch] [--dry-run]\n"
+    "           [--yes] [--json]\n"
     "\n"
     "Take the cluster to \"head node ready to go down\" with nothing lost, in\n"
     "steps recorded in the journal (STATE_DIR/journal.json) before and after\n"
@@ -31,12 +32,19 @@ const char help_prepare_restart[] =
     "Run it again after any interruption: it continues at the first step not\n"
     "done and never stops the fleet or requests the restart twice.\n"
     "`pcm-agent resume` (at boot) undoes it; `pcm-agent abort` undoes it now.\n"
+    "With --keep-fleet (a reboot only) the compute fleet and its jobs keep running:\n"
+    "  preflight, kf_budget (computemgtd's clustermgtd_timeout against the outage\n"
+    "  estimate; widened and waited for when short), reservation, kf_clustermgtd\n"
+    "  (disable_all_cluster_management), kf_record (jobs, nodes), kf_budget_wait,\n"
+    "  kf_slurmctld (stopped: it saves its state), restart.\n"
     "\n"
     "options:\n"
     "  --reboot            EC2 RebootInstances of this instance (keeps the volume)\n"
     "  --stop-start        SSM AWS-RestartEC2Instance: stop, then start (new hardware)\n"
     "  --no-restart        request nothing: print the command to run\n"
     "                      (default: restart_method of the config)\n"
+    "  --keep-fleet        with --reboot: no fleet stop, jobs keep running across\n"
+    "                      the reboot (default: keep_fleet of the config)\n"
     "  --wait-jobs[=T]     wait for the jobs that would fail to end (default\n"
     "                      timeout: wait_jobs_timeout; exit 4 when it passes)\n"
     "  --force             go on: jobs that would fail fail, each named in the log\n"
@@ -63,6 +71,7 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 		{ "reboot", no_argument, NULL, 'r' },
 		{ "stop-start", no_argument, NULL, 's' },
 		{ "no-restart", no_argument, NULL, 'n' },
+		{ "keep-fleet", no_argument, NULL, 'k' },
 		{ "wait-jobs", optional_argument, NULL, 'w' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "no-save", no_argument, NULL, 'N' },
@@ -91,6 +100,9 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 		case 'n':
 			o.method = PLAN_METHOD_NONE;
 			nmethod++;
+			break;
+		case 'k':
+			o.keep_fleet = 1;
 			break;
 		case 'w':
 			o.jobs = PLAN_JOBS_WAIT;
@@ -135,6 +147,11 @@ cmd_prepare_restart(struct pcm_ctx *ctx, int argc, char **argv)
 	if (nmethod > 1)
 		return cmd_usage_error("prepare-restart", "--reboot, --stop-start and --no-restart "
 		    "exclude each other");
+	if (o.keep_fleet && o.method != PLAN_METHOD_REBOOT)
+		return cmd_usage_error("prepare-restart", "--keep-fleet needs --reboot");
+	if (o.keep_fleet && (njobs > 0 || o.no_save || o.target != NULL))
+		return cmd_usage_error("prepare-restart", "--keep-fleet stops no job and saves "
+		    "nothing: --wait-jobs, --force, --no-save and --target make no sense with it");
 	if (njobs > 1)
 		return cmd_usage_error("prepare-restart", "--wait-jobs and --force exclude each other");
 	if (o.no_save && o.target != NULL)

@@ -59,6 +59,12 @@ struct pcm_config {
 	char	*patch_command;		/* NULL: the distribution's */
 	char	*patch_exclude;		/* space-separated package globs */
 	long	 patch_timeout;		/* seconds */
+	/* keep-fleet reboot */
+	long	 keep_fleet;		/* bool */
+	char	*clustermgtd_conf;
+	char	*computemgtd_conf;
+	long	 reboot_estimate;	/* seconds; 0: estimated */
+	long	 keep_fleet_max_budget;	/* seconds */
 	/* watch daemon */
 	long	 poll_interval;		/* seconds */
 	long	 event_margin;		/* seconds */

@@ -54,6 +54,7 @@ struct plan_opts {
 	int		 yes;		/* no confirmation before the restart */
 	int		 patch;		/* --patch: the OS update before the restart */
 	const char	*trigger;	/* NULL: "manual"; else an EC2 EventId */
+	int		 keep_fleet;	/* --keep-fleet: reboot with the fleet and jobs running */
 };
 
 /* "none", "reboot", "stop-start"; PLAN_METHOD_CONFIG for anything else. */

@@ -66,6 +66,9 @@ struct plan {
 	const struct plan_step	*steps;		/* the mode's table */
 	struct json_object	*login_nodes;	/* preflight: the cluster's login nodes
 						   (NULL: unknown) */
+	int			 no_save;	/* --no-save, or a keep-fleet reboot */
+	int			 keep_fleet;
+	int			 confirmed;	/* the admin said yes to the restart */
 };
 
 enum plan_phase {
@@ -196,6 +199,47 @@ const char *plan_login_message(struct plan *p);
 int step_preflight_again(struct plan *p);
 void step_preflight_what(struct plan *p, char *buf, size_t len);
 int step_preflight_run(struct plan *p, struct step_out *out);
+/* step_restart.c: the admin's yes to the restart (asked once; 1 yes) */
+int step_restart_confirm(struct plan *p);
+
+/* keepfleet.c: the keep-fleet reboot */
+int kf_preflight_again(struct plan *p);
+int kf_reservation_again(struct plan *p);
+int kf_reservation_undo(struct plan *p);
+void kf_budget_what(struct plan *p, char *buf, size_t len);
+int kf_budget_run(struct plan *p, struct step_out *out);
+int kf_budget_undo(struct plan *p);
+const char *kf_clustermgtd_skip(struct plan *p);
+void kf_clustermgtd_what(struct plan *p, char *buf, size_t len);
+int kf_clustermgtd_run(struct plan *p, struct step_out *out);
+int kf_clustermgtd_undo(struct plan *p);
+void kf_record_what(struct plan *p, char *buf, size_t len);
+int kf_record_run(struct plan *p, struct step_out *out);
+const char *kf_budget_wait_skip(struct plan *p);
+void kf_budget_wait_what(struct plan *p, char *buf, size_t len);
+int kf_budget_wait_run(struct plan *p, struct step_out *out);
+int kf_slurmctld_pre(struct plan *p);
+void kf_slurmctld_what(struct plan *p, char *buf, size_t len);
+int kf_slurmctld_run(struct plan *p, struct step_out *out);
+int kf_slurmctld_undo(struct plan *p);
+void kf_wait_ctld_what(struct plan *p, char *buf, size_t len);
+int kf_wait_ctld_run(struct plan *p, struct step_out *out);
+void kf_nodes_what(struct plan *p, char *buf, size_t len);
+int kf_nodes_run(struct plan *p, struct step_out *out);
+void kf_jobs_what(struct plan *p, char *buf, size_t len);
+int kf_jobs_run(struct plan *p, struct step_out *out);
+void kf_settings_what(struct plan *p, char *buf, size_t len);
+int kf_settings_run(struct plan *p, struct step_out *out);
+void kf_summary(struct plan *p, char *buf, size_t len);
+
+/* pcconf.c: one key of a ParallelCluster daemon config (ConfigParser file).
+ * get: 1 found (value in val), 0 not there, -ENOENT no file, -EPERM not
+ * root's or writable by others, -EINVAL not a regular file, -errno.
+ * set: val NULL removes the key; atomic, owner and mode kept; 0 or -errno. */
+int pcconf_get(const char *path, const char *section, const char *key, char *val,
+    size_t vlen);
+int pcconf_set(const char *path, const char *section, const char *key, const char *val);
+
 /* step_save.c: XXH3-128 of SAVEDIR/MANIFEST (32 hex digits); 0 or -errno */
 int plan_manifest_sum(const char *savedir, char *hex, size_t len);
 

@@ -75,23 +75,27 @@ preflight(struct plan *p)
 		log_warnx("%s", sched_strerror(p->s));
 		return PCM_EXIT_ERROR;
 	}
-	/* the fleet item, and that we may write it */
-	if ((rc = fleet_get(p->a, p->table, &p->fleet, &err)) != AWS_OK) {
+	/* the fleet item, and that we may write it (keep-fleet: the fleet is not touched) */
+	if (p->keep_fleet) {
+		snprintf(p->fleet.status_str, sizeof(p->fleet.status_str), "not touched");
+	} else if ((rc = fleet_get(p->a, p->table, &p->fleet, &err)) != AWS_OK) {
 		log_warnx("cannot read the compute fleet status: %s%s", err.message, aws_hint(rc));
 		return aws_rc_exit(rc);
 	}
-	if (p->fleet.status == FLEET_PROTECTED) {
+	if (!p->keep_fleet && p->fleet.status == FLEET_PROTECTED) {
 		log_warnx("cannot stop the compute fleet: it is PROTECTED (clustermgtd found "
 		    "repeated launch failures; fix them and set it RUNNING with `pcluster "
 		    "update-compute-fleet --status START_REQUESTED`)");
 		return PCM_EXIT_ERROR;
 	}
-	if (p->fleet.status == FLEET_START_REQUESTED || p->fleet.status == FLEET_STARTING) {
+	if (!p->keep_fleet &&
+	    (p->fleet.status == FLEET_START_REQUESTED || p->fleet.status == FLEET_STARTING)) {
 		log_warnx("cannot stop the compute fleet: a start is in progress (%s); wait "
 		    "until it is RUNNING and run prepare-restart again", p->fleet.status_str);
 		return PCM_EXIT_ERROR;
 	}
-	if ((rc = fleet_check_write(p->a, p->table, p->fleet.legacy, &err)) != AWS_OK) {
+	if (!p->keep_fleet &&
+	    (rc = fleet_check_write(p->a, p->table, p->fleet.legacy, &err)) != AWS_OK) {
 		log_warnx("cannot write the compute fleet status in %s: %s%s", p->table,
 		    err.message, aws_hint(rc));
 		return aws_rc_exit(rc);
@@ -129,7 +133,7 @@ preflight(struct plan *p)
 	plan_login_preflight(p);
 	/* storage */
 	p->eph = cfg->ephemeral_dir;
-	if (p->o->no_save)
+	if (p->no_save)
 		return PCM_EXIT_OK;
 	if (stat(p->eph, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_warnx("cannot save %s: it is not a directory (set ephemeral_dir, or use "
@@ -188,13 +192,14 @@ print_plan(struct plan *p)
 	int have_ex = 0;
 
 	/* what the saves would leave out (exclude patterns, markers) */
-	if (!p->o->no_save && !p->eph_empty) {
+	if (!p->no_save && !p->eph_empty) {
 		storage_opts(p->ctx, &so, "scanning");
 		if (stor_exclude_scan(p->eph, &so, &ex) == 0)
 			have_ex = 1;
 		else
 			log_warnx("cannot tell what the save would exclude: %s", ex.errmsg);
 	}
+
 	if (p->ctx->json) {
 		struct json_object *o = json_object_new_object(), *rq, *fl;
 
@@ -215,8 +220,9 @@ print_plan(struct plan *p)
 		json_object_object_add(o, "reservation", json_object_new_string(cfg->reservation_name));
 		json_object_object_add(o, "jobs_requeued", rq);
 		json_object_object_add(o, "jobs_failing", fl);
-		json_object_object_add(o, "blocked", json_object_new_boolean(sm->fail > 0 &&
-		    p->o->jobs == PLAN_JOBS_GATE));
+		json_object_object_add(o, "blocked", json_object_new_boolean(!p->keep_fleet &&
+		    sm->fail > 0 && p->o->jobs == PLAN_JOBS_GATE));
+		json_object_object_add(o, "keep_fleet", json_object_new_boolean(p->keep_fleet));
 		json_object_object_add(o, "jobs", sched_jobs_to_json(p->jobs));
 		json_object_object_add(o, "login_nodes", json_object_get(p->login_nodes));
 		if (plan_patch_wanted(p)) {
@@ -234,6 +240,22 @@ print_plan(struct plan *p)
 	}
 	printf("plan for cluster %s, head node %s (dry run: nothing changed)\n", p->cluster,
 	    p->instance);
+	if (p->keep_fleet) {
+		printf("  1 preflight       ok: Slurm %s answers, reboot permitted\n",
+		    sched_controller(p->s));
+		printf("  2 kf_budget       computemgtd's clustermgtd_timeout (%s) against the "
+		    "outage estimate; widened (and waited for) when short\n", cfg->computemgtd_conf);
+		printf("  3 reservation     maintenance reservation %s: no new job starts\n",
+		    cfg->reservation_name);
+		printf("  4 kf_clustermgtd  disable_all_cluster_management = True in %s\n",
+		    cfg->clustermgtd_conf);
+		printf("  5 kf_record       %u running jobs and every node's state recorded; they "
+		    "keep running\n", sm->running);
+		printf("  6 kf_slurmctld    slurmctld stopped (it saves its state)\n");
+		printf("  7 restart         EC2 RebootInstances of this instance; the compute "
+		    "fleet is not touched\n");
+		return;
+	}
 	printf("  1 preflight    ok: Slurm %s answers, fleet %s (%s), %s permitted\n",
 	    sched_controller(p->s), p->fleet.status_str, p->table,
 	    p->method == PLAN_METHOD_NONE ? "fleet write" : plan_method_name(p->method));
@@ -313,6 +335,21 @@ summary(struct plan *p, int rc)
 		json_object_put(o);
 		return;
 	}
+	if (p->keep_fleet) {
+		struct json_object *jobs = journal_data(p->j, "kf_jobs");
+
+		plan_say(p, "summary: keep-fleet reboot: %zu running jobs recorded; budget %s; outage "
+		    "estimate %lld s (%s); the fleet was not touched",
+		    jobs ? json_object_array_length(jobs) : 0,
+		    journal_data(p->j, "kf_budget_s") == NULL ? "not known" :
+		    plan_jget_int(p->j, "kf_budget_s", 0) == 0 ? "none (computemgtd's actions "
+		    "are disabled)" : (snprintf(b, sizeof(b), "%lld s",
+		    (long long)plan_jget_int(p->j, "kf_budget_s", 0)), b),
+		    (long long)plan_jget_int(p->j, "kf_estimate_s", 0),
+		    journal_data_str(p->j, "kf_estimate_source") ?
+		    journal_data_str(p->j, "kf_estimate_source") : "not made yet");
+		return;
+	}
 	if (stopped <= 0)
 		snprintf(d, sizeof(d), "not stopped");
 	else if ((req > 0 ? req : plan_now()) - stopped < 60)
@@ -354,7 +391,7 @@ step_preflight_run(struct plan *p, struct step_out *out)
 		plan_jset_str(p->j, "target", p->target);
 	if (p->savedir)
 		plan_jset_str(p->j, "savedir", p->savedir);
-	plan_jset_int(p->j, "no_save", p->o->no_save);
+	plan_jset_int(p->j, "no_save", p->no_save);
 	plan_jset_str(p->j, "method", plan_method_name(p->method));
 	snprintf(out->detail, sizeof(out->detail), "cluster %s, instance %s, fleet %s, "
 	    "%u running jobs", p->cluster, p->instance, p->fleet.status_str,
@@ -390,6 +427,22 @@ plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 	    plan_method_parse(ctx->cfg.restart_method);
 	if (p.method == PLAN_METHOD_CONFIG)
 		p.method = PLAN_METHOD_NONE;
+	p.no_save = o->no_save;
+	p.keep_fleet = o->keep_fleet;
+	if (o->keep_fleet && p.method != PLAN_METHOD_REBOOT) {
+		log_warnx("cannot keep the fleet with the %s method: --keep-fleet needs --reboot "
+		    "(restart_method = reboot)", plan_method_name(p.method));
+		return PCM_EXIT_USAGE;
+	}
+	if (!o->keep_fleet && ctx->cfg.keep_fleet) {
+		if (p.method == PLAN_METHOD_REBOOT)
+			p.keep_fleet = 1;
+		else
+			log_notice("keep_fleet = yes applies to reboots only: the %s stops the "
+			    "compute fleet", plan_method_name(p.method));
+	}
+	if (p.keep_fleet)
+		p.no_save = 1;	/* a reboot keeps the instance store */
 	if ((rc = plan_take_lock(ctx, &lk, "prepare-restart")) != 0)
 		return rc;
 	if (o->dry_run) {
@@ -401,16 +454,28 @@ plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 		p.j = NULL;
 		if ((rc = preflight(&p)) == PCM_EXIT_OK) {
 			print_plan(&p);
-			rc = p.jobs->summary.fail > 0 && o->jobs == PLAN_JOBS_GATE ?
-			    PCM_EXIT_BLOCKED : PCM_EXIT_OK;
+			/* keep-fleet: no job is lost, no job gate */
+			rc = !p.keep_fleet && p.jobs->summary.fail > 0 &&
+			    o->jobs == PLAN_JOBS_GATE ? PCM_EXIT_BLOCKED : PCM_EXIT_OK;
 		}
 		goto out;
 	}
-	if ((rc = plan_open_journal(&p, o->trigger, "standard")) < 0) {
+	if ((rc = plan_open_journal(&p, o->trigger, p.keep_fleet ? "keep-fleet" :
+	    "standard")) < 0) {
 		rc = PCM_EXIT_ERROR;
 		goto out;
 	}
 	rerun = rc;
+	/* a rerun continues the operation as it began */
+	if (rerun && o->keep_fleet && strcmp(plan_mode(p.j), "keep-fleet") != 0) {
+		log_warnx("cannot continue operation %s with --keep-fleet: it began without (run "
+		    "it again without --keep-fleet, or `pcm-agent abort` first)", journal_id(p.j));
+		rc = PCM_EXIT_ERROR;
+		goto out;
+	}
+	p.keep_fleet = strcmp(plan_mode(p.j), "keep-fleet") == 0;
+	if (p.keep_fleet)
+		p.no_save = 1;
 	if (strcmp(journal_phase(p.j), "prepare") != 0) {
 		log_warnx("cannot prepare: operation %s is in phase %s (run `pcm-agent resume` to "
 		    "finish it, or `pcm-agent abort`)", journal_id(p.j), journal_phase(p.j));

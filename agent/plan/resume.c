@@ -137,7 +137,10 @@ plan_resume(struct pcm_ctx *ctx, const struct plan_resume_opts *ro)
 	}
 	if ((rc = plan_run(&p, PLAN_PHASE_RESUME)) != PCM_EXIT_OK)
 		goto out;
-	resume_summary(&p, msg, sizeof(msg));
+	if (strcmp(plan_mode(p.j), "keep-fleet") == 0)
+		kf_summary(&p, msg, sizeof(msg));
+	else
+		resume_summary(&p, msg, sizeof(msg));
 	if (ctx->json) {
 		struct json_object *o = json_object_new_object();
 

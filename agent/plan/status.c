@@ -55,7 +55,7 @@ plan_status_json(const struct pcm_config *cfg, int *bad)
 void
 plan_status_print(struct json_object *o)
 {
-	struct json_object *steps, *v, *st;
+	struct json_object *steps, *v, *st, *data;
 	const char *cur = NULL, *cur_state = NULL, *last_done = NULL;
 	int ndone = 0, n = 0;
 
@@ -95,4 +95,24 @@ plan_status_print(struct json_object *o)
 	else if (last_done != NULL)
 		printf("; last: %s", last_done);
 	printf("\n");
+	/* a keep-fleet reboot: the budget the compute nodes have */
+	if (json_object_object_get_ex(o, "data", &data) &&
+	    json_object_object_get_ex(data, "mode", &v) &&
+	    strcmp(json_object_get_string(v), "keep-fleet") == 0) {
+		printf("%-12s reboot with the compute fleet and its jobs running; ", "keep-fleet");
+		if (!json_object_object_get_ex(data, "kf_budget_s", &v))
+			printf("budget not known yet");
+		else if (json_object_get_int64(v) == 0)
+			printf("no budget (computemgtd's actions are disabled)");
+		else
+			printf("budget %lld s (clustermgtd_timeout%s)",
+			    (long long)json_object_get_int64(v),
+			    json_object_object_get_ex(data, "kf_timeout_written", &st) ?
+			    ", widened" : "");
+		if (json_object_object_get_ex(data, "kf_estimate_s", &v))
+			printf(", outage estimate %lld s", (long long)json_object_get_int64(v));
+		if (json_object_object_get_ex(data, "kf_down_s", &v))
+			printf(", down %lld s", (long long)json_object_get_int64(v));
+		printf("\n");
+	}
 }

@@ -27,19 +27,20 @@
 #include "sched/sched.h"
 #include "storage.h"
 
-static int
-confirm(struct plan *p)
+int
+step_restart_confirm(struct plan *p)
 {
 	char line[32];
 
-	if (p->o->yes || !isatty(STDIN_FILENO) || p->method == PLAN_METHOD_NONE)
+	if (p->confirmed || p->o->yes || !isatty(STDIN_FILENO) || p->method == PLAN_METHOD_NONE)
 		return 1;
 	fprintf(stderr, "restart the head node %s now (%s)? [y/N] ", p->instance,
 	    plan_method_name(p->method));
 	fflush(stderr);
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 0;
-	return line[0] == 'y' || line[0] == 'Y';
+	p->confirmed = line[0] == 'y' || line[0] == 'Y';
+	return p->confirmed;
 }
 
 static void
@@ -157,7 +158,7 @@ step_restart_pre(struct plan *p)
 		}
 		journal_step_set(p->j, "restart", STEP_PENDING, NULL);
 	}
-	if (!confirm(p)) {
+	if (!step_restart_confirm(p)) {
 		log_warnx("restart not confirmed: the cluster stays prepared (run prepare-restart "
 		    "again to restart, or `pcm-agent abort` to undo)");
 		return PCM_EXIT_ERROR;

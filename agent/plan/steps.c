@@ -50,11 +50,53 @@ static const struct plan_step standard[] = {
 	{ .name = NULL },
 };
 
+/*
+ * The keep-fleet reboot (keepfleet.c): no fleet stop, no job gate, no save
+ * (a reboot keeps the instance store); the compute nodes go on running
+ * their jobs while the head node is away, within computemgtd's budget.
+ */
+static const struct plan_step keep_fleet[] = {
+	{ .name = "preflight", .phase = PREPARE, .again = kf_preflight_again,
+	  .what = step_preflight_what, .run = step_preflight_run },
+	{ .name = "kf_budget", .phase = PREPARE, .what = kf_budget_what, .run = kf_budget_run,
+	  .undo = kf_budget_undo },
+	{ .name = "reservation", .phase = PREPARE, .again = kf_reservation_again,
+	  .what = step_reservation_what, .run = step_reservation_run,
+	  .undo = kf_reservation_undo },
+	{ .name = "kf_clustermgtd", .phase = PREPARE, .title = "clustermgtd",
+	  .skip = kf_clustermgtd_skip, .what = kf_clustermgtd_what, .run = kf_clustermgtd_run,
+	  .undo = kf_clustermgtd_undo },
+	{ .name = "kf_record", .phase = PREPARE, .what = kf_record_what, .run = kf_record_run },
+	/* the OS update while computemgtd re-reads the widened budget */
+	{ .name = "patch", .phase = PREPARE, .title = "the OS update",
+	  .skip = step_patch_skip, .what = step_patch_what, .run = step_patch_run,
+	  .wanted = plan_patch_wanted },
+	{ .name = "kf_budget_wait", .phase = PREPARE, .title = "the widened budget",
+	  .skip = kf_budget_wait_skip, .what = kf_budget_wait_what, .run = kf_budget_wait_run },
+	{ .name = "kf_slurmctld", .phase = PREPARE, .pre = kf_slurmctld_pre,
+	  .what = kf_slurmctld_what, .run = kf_slurmctld_run, .undo = kf_slurmctld_undo },
+	{ .name = "restart", .phase = PREPARE, .pre = step_restart_pre,
+	  .what = step_restart_what, .run = step_restart_run },
+	{ .name = "kf_wait_slurmctld", .phase = RESUME, .what = kf_wait_ctld_what,
+	  .run = kf_wait_ctld_run },
+	{ .name = "patch_check", .phase = RESUME, .title = "the kernel of the OS update",
+	  .skip = step_patch_check_skip, .what = step_patch_check_what,
+	  .run = step_patch_check_run, .wanted = plan_patch_wanted },
+	{ .name = "kf_nodes", .phase = RESUME, .what = kf_nodes_what, .run = kf_nodes_run },
+	{ .name = "kf_jobs", .phase = RESUME, .what = kf_jobs_what, .run = kf_jobs_run },
+	{ .name = "kf_settings", .phase = RESUME, .what = kf_settings_what,
+	  .run = kf_settings_run },
+	{ .name = "unreserve", .phase = RESUME, .title = "the maintenance reservation",
+	  .skip = step_unreserve_skip, .what = step_unreserve_what, .run = step_unreserve_run },
+	{ .name = NULL },
+};
+
 static const struct {
 	const char		*mode;
 	const struct plan_step	*table;
 } modes[] = {
 	{ "standard", standard },
+	{ "keep-fleet", keep_fleet },
 };
 
 const struct plan_step *

@@ -47,7 +47,6 @@ assert_eq "$(plan_resv)" no "reservation after resume"
 [ -f "$T/state/history/$id.json" ] || fail "the old operation is not in the history"
 
 # 2. the old journal after the restart request, resumed at the next boot
-slurm_wait_state "$rq" RUNNING 60
 fix restart-requested >"$T/state/journal.json"
 PCM_TEST_BOOT_ID=after-reboot-2 assert_rc 0 pcm prepare-restart --reboot --yes
 assert_contains "$OUT" "prepare-restart is complete: reboot requested" "the old restart is not asked again"
