@@ -63,10 +63,22 @@ storage_savedir(struct pcm_ctx *ctx, const char *target)
 int
 storage_lock(struct pcm_ctx *ctx, struct pcm_lock *lk, const char *what)
 {
+	return storage_lock_wait(ctx, lk, what, 0);
+}
+
+int
+storage_lock_wait(struct pcm_ctx *ctx, struct pcm_lock *lk, const char *what, int wait_s)
+{
 	char holder[64] = "";
 	pid_t pid = 0;
-	int rc = lock_acquire(lk, ctx->cfg.state_dir, what, &pid, holder, sizeof(holder));
+	int rc;
 
+	for (int waited_ms = 0;; waited_ms += 100) {
+		rc = lock_acquire(lk, ctx->cfg.state_dir, what, &pid, holder, sizeof(holder));
+		if (rc != -EWOULDBLOCK || waited_ms >= wait_s * 1000)
+			break;
+		usleep(100 * 1000);
+	}
 	if (rc == -EWOULDBLOCK) {
 		log_warnx("cannot %s: another pcm-agent operation (%s, pid %ld) holds the lock "
 		    "%s/lock (wait for it to finish)", what, holder[0] ? holder : "?", (long)pid,

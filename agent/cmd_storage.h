@@ -28,6 +28,9 @@ int storage_find_savedir(struct pcm_ctx *ctx, const char *dir, char **out);
 /* The state-dir lock for `what`; 0, or PCM_EXIT_LOCKED / PCM_EXIT_ERROR after logging. */
 struct pcm_lock;
 int storage_lock(struct pcm_ctx *ctx, struct pcm_lock *lk, const char *what);
+/* the same, trying again for up to wait_s seconds while another process
+ * holds the lock */
+int storage_lock_wait(struct pcm_ctx *ctx, struct pcm_lock *lk, const char *what, int wait_s);
 
 /* Add an --exclude PATTERN to the config's list, checked first: 0,
  * -EINVAL (a bad pattern) or -ENOMEM, err saying why. */

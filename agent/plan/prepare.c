@@ -443,7 +443,11 @@ plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 	}
 	if (p.keep_fleet)
 		p.no_save = 1;	/* a reboot keeps the instance store */
-	if ((rc = plan_take_lock(ctx, &lk, "prepare-restart")) != 0)
+	/* started by the watch daemon (a trigger): the daemon takes the lock
+	 * for moments of its own (reservation actions, maintenance.json) that
+	 * may meet our start; wait those out, not a real operation's */
+	if ((rc = o->trigger != NULL ? storage_lock_wait(ctx, &lk, "prepare-restart", 30) :
+	    plan_take_lock(ctx, &lk, "prepare-restart")) != 0)
 		return rc;
 	if (o->dry_run) {
 		/* a journal in progress gives the identity, but nothing is written */

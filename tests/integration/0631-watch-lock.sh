@@ -48,3 +48,22 @@ assert_eq "$(echo "$OUT" | json_get 'd["events"][0]["action"]')" undo-canceled "
 resv_exists && fail "reservation kept after the cancel"
 assert_eq "$(status)" canceled "canceled"
 ok "watch acts on the reservation under the lock"
+
+# the prepare-restart the daemon starts waits out a moment of the daemon's
+# own lock (it takes it for reservation actions and maintenance.json: a
+# child started at that moment failed with exit 6); a manual one does not
+# wait.  The holder lets go after 2 s: the child then gets past the lock.
+bg holder2 flock -o "$T/state/lock" sleep 2
+wait_for 10 "the lock to be held" sh -c "! flock -n '$T/state/lock' true"
+assert_rc 6 pcm prepare-restart --reboot --dry-run
+assert_contains "$OUT" "holds the lock" "a manual prepare-restart is refused at once"
+t0=$(date +%s%N)
+rc=0
+pcm watch --prepare-event instance-event-0c0c0c0c0c0c0c0c2 --method reboot \
+	>"$T/child.log" 2>&1 || rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" -ne 6 ] || fail "the daemon's prepare-restart gave up on the lock: $(cat "$T/child.log")"
+[ "$ms" -ge 1000 ] || fail "the daemon's prepare-restart did not wait for the lock (${ms} ms)"
+grep -q "holds the lock" "$T/child.log" && fail "lock error after the wait: $(cat "$T/child.log")"
+cat "$T/child.log"
+ok "the daemon's prepare-restart waits for a moment of the lock (${ms} ms, exit $rc), a manual one does not"
