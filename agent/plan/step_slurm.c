@@ -223,17 +223,15 @@ step_health_run(struct plan *p, struct step_out *out)
 
 	if (plan_open_sched(p) < 0)
 		goto fail;
-	/* at boot slurmctld may still be starting */
+	/* at boot slurmctld may still be starting: one handle, polled
+	 * (libslurm is opened once per process: after a request that timed
+	 * out, closing and opening again would fail) */
 	for (tries = 0; sched_ping(p->s) < 0; tries++) {
 		if (tries >= 12) {
 			log_warnx("%s", sched_strerror(p->s));
 			goto fail;
 		}
-		sched_close(p->s);
-		p->s = NULL;
 		sleep(5);
-		if (plan_open_sched(p) < 0)
-			goto fail;
 	}
 	if (sched_partitions_load(p->s, &pl) < 0 || pl->n == 0) {
 		log_warnx("%s", pl ? "Slurm has no partition (check slurm.conf)" :
