@@ -181,6 +181,46 @@ preflight(struct plan *p)
 	return PCM_EXIT_OK;
 }
 
+/* the dry-run lines of the OS update and of the login nodes; pad widens the
+ * name column (the keep-fleet plan's is 3 wider) */
+static void
+print_patch_plan(struct plan *p, int pad)
+{
+	struct pcm_config *cfg = &p->ctx->cfg;
+	struct patch_cfg pc;
+	char *desc, *save = NULL, d[32];
+
+	if (!plan_patch_wanted(p))
+		return;
+	plan_patch_cfg(cfg, &pc);
+	desc = patch_describe(&pc, NULL);
+	printf("    patch        %*sthe OS update (log %s/" PATCH_LOG_NAME ", timeout %s):\n",
+	    pad, "", cfg->state_dir, format_duration(cfg->patch_timeout, d, sizeof(d)));
+	for (char *l = desc ? strtok_r(desc, "\n", &save) : NULL; l;
+	    l = strtok_r(NULL, "\n", &save))
+		printf("                 %*s  %s\n", pad, "", l);
+	printf("                 %*sno restart if it fails%s\n", pad, "", p->o->method ==
+	    PLAN_METHOD_REBOOT || p->o->method == PLAN_METHOD_STOP_START ? "" :
+	    "; none either when no reboot is needed");
+	free(desc);
+}
+
+static void
+print_login_plan(struct plan *p, int pad)
+{
+	char *notice;
+
+	if (p->login_nodes == NULL) {
+		printf("    login nodes  %*sunknown (see the warning)\n", pad, "");
+	} else if (json_object_array_length(p->login_nodes) == 0) {
+		printf("    login nodes  %*snone\n", pad, "");
+	} else {
+		notice = plan_login_notice(p->login_nodes);
+		printf("    login nodes  %*s%s\n", pad, "", notice ? notice : "?");
+		free(notice);
+	}
+}
+
 static void
 print_plan(struct plan *p)
 {
@@ -251,9 +291,13 @@ print_plan(struct plan *p)
 		    cfg->clustermgtd_conf);
 		printf("  5 kf_record       %u running jobs and every node's state recorded; they "
 		    "keep running\n", sm->running);
+		print_patch_plan(p, 3);
+		printf("    kf_budget_wait  when the budget was widened: until every compute node "
+		    "has re-read it\n");
 		printf("  6 kf_slurmctld    slurmctld stopped (it saves its state)\n");
 		printf("  7 restart         EC2 RebootInstances of this instance; the compute "
 		    "fleet is not touched\n");
+		print_login_plan(p, 3);
 		return;
 	}
 	printf("  1 preflight    ok: Slurm %s answers, fleet %s (%s), %s permitted\n",
@@ -282,35 +326,11 @@ print_plan(struct plan *p)
 	    "STOP_REQUESTED, wait for STOPPED" : "already stopped or stopping: nothing written");
 	printf("  6 final_save   %s\n", p->o->no_save ? "skipped (--no-save)" :
 	    "incremental save, verified against its manifest");
-	if (plan_patch_wanted(p)) {
-		struct patch_cfg pc;
-		char *desc, *save = NULL;
-
-		plan_patch_cfg(cfg, &pc);
-		desc = patch_describe(&pc, NULL);
-		printf("    patch        the OS update (log %s/" PATCH_LOG_NAME ", timeout %s):\n",
-		    cfg->state_dir, format_duration(cfg->patch_timeout, d, sizeof(d)));
-		for (char *l = desc ? strtok_r(desc, "\n", &save) : NULL; l;
-		    l = strtok_r(NULL, "\n", &save))
-			printf("                   %s\n", l);
-		printf("                 no restart if it fails%s\n", p->o->method ==
-		    PLAN_METHOD_REBOOT || p->o->method == PLAN_METHOD_STOP_START ? "" :
-		    "; none either when no reboot is needed");
-		free(desc);
-	}
+	print_patch_plan(p, 0);
 	printf("  7 restart      %s\n", p->method == PLAN_METHOD_REBOOT ?
 	    "EC2 RebootInstances of this instance" : p->method == PLAN_METHOD_STOP_START ?
 	    "SSM AWS-RestartEC2Instance (stop, then start)" : "none: the command to run is printed");
-	if (p->login_nodes == NULL) {
-		printf("    login nodes  unknown (see the warning)\n");
-	} else if (json_object_array_length(p->login_nodes) == 0) {
-		printf("    login nodes  none\n");
-	} else {
-		char *notice = plan_login_notice(p->login_nodes);
-
-		printf("    login nodes  %s\n", notice ? notice : "?");
-		free(notice);
-	}
+	print_login_plan(p, 0);
 	if (sm->requeue + sm->fail > 0) {
 		printf("\n");
 		plan_print_jobs(p, p->jobs, 0);

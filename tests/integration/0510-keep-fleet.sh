@@ -73,7 +73,25 @@ assert_not_contains "$OUT" "fleet_stop" "dry run: no fleet stop"
 [ ! -e "$T/state/journal.json" ] || fail "--dry-run wrote a journal"
 assert_rc 2 pcm prepare-restart --stop-start --keep-fleet
 assert_contains "$OUT" "--keep-fleet needs --reboot" "usage"
-assert_rc 0 pcm prepare-restart --reboot --yes
+# with --patch (the fake package manager of 0520 as dnf): the OS update
+# runs inside the keep-fleet plan, before the wait for computemgtd's re-read
+mkdir -p "$T/pkgbin" "$T/pkg" "$T/modules/6.1.1"
+for n in dnf rpm needs-restarting; do ln -s "$PCM_TOP/tests/fakes/pkgmgr" "$T/pkgbin/$n"; done
+touch "$T/modules/6.1.1/modules.dep"
+printf 'ID="amzn"\nVERSION_ID="2023"\n' >"$T/os-release"
+printf 'kernel 6.1.1\nopenssl 3.0.1\n' >"$T/pkg/installed"
+printf 'openssl 3.0.2\n' >"$T/pkg/updates"
+export PATH=$T/pkgbin:$PATH FAKE_PKG_DIR=$T/pkg PCM_TEST_OS_RELEASE=$T/os-release
+export PCM_TEST_MODULES_DIR=$T/modules PCM_TEST_KERNEL=6.1.1
+export PCM_TEST_REBOOT_REQUIRED=$T/reboot-required
+assert_rc 0 pcm prepare-restart --reboot --keep-fleet --patch --dry-run
+order=$(printf '%s\n' "$OUT" | grep -oE 'kf_record|patch|kf_budget_wait' | uniq | tr '\n' ' ')
+assert_eq "$order" "kf_record patch kf_budget_wait " "dry run: the update before the budget wait"
+assert_rc 0 pcm prepare-restart --reboot --yes --patch
+grep -q '^dnf .*upgrade' "$T/pkg/calls" || fail "the OS update did not run: $(cat "$T/pkg/calls" 2>&1)"
+assert_eq "$(awk '$1 == "openssl" { print $2 }' "$T/pkg/installed")" 3.0.2 "openssl updated"
+assert_eq "$(json_get 'd["steps"]["patch"]["state"]' \
+	<"$T/state/journal.json")" done "journal: the patch step of the keep-fleet plan"
 assert_contains "$OUT" "budget widened from 20 s to 2m" "the budget widened"
 assert_contains "$OUT" "outage estimate 10 s (reboot_estimate of the config)" "the estimate"
 assert_contains "$OUT" "budget_wait:" "the countdown"
