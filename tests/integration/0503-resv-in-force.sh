@@ -40,9 +40,10 @@ esac
 [ "$(resv_start)" -le "$(date +%s)" ] || fail "reservation starts at $(resv_field StartTime), not now"
 assert_contains "$out3" "start moved to now" "the step says what it changed"
 
-# someone spoils it while the gate waits (FLEX lets jobs out, other users in):
+# someone spoils it while the gate waits (FLEX lets jobs out, other users in;
+# daemon, not nobody: Slurm 25.11 refuses uid 65534 as "Invalid user id"):
 # the next run puts it right before going on
-scontrol update reservationname="$R" flags=FLEX users=root,nobody >/dev/null ||
+scontrol update reservationname="$R" flags=FLEX users=root,daemon >/dev/null ||
 	fail "cannot spoil the reservation"
 assert_contains "$(resv_field Flags)" FLEX "spoiled: FLEX"
 assert_rc 3 pcm prepare-restart --stop-start --yes
