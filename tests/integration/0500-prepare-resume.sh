@@ -98,7 +98,8 @@ assert_eq "$(plan_resv)" no "reservation after resume"
 [ ! -e "$T/state/journal.json" ] || fail "journal still open after resume"
 [ ! -e "$T/run/maintenance.json" ] || fail "maintenance.json left after resume"
 ls "$T/state/history/"*.json >/dev/null 2>&1 || fail "no journal in history"
-for j in $rq1 $rq2; do slurm_wait_state "$j" RUNNING 60; done
+# SuspendTimeout, then a main scheduling pass (sched_interval 60 s), then boot
+for j in $rq1 $rq2; do slurm_wait_state "$j" RUNNING 180; done
 assert_eq "$(scontrol -o show partition $SLURM_PARTITION | grep -o 'State=[A-Z]*')" State=UP "partition"
 
 # resume again: nothing to do

@@ -85,5 +85,6 @@ compare_trees "$T/ref" "$T/scratch" sock || fail "/scratch after the crashes and
 assert_eq "$(plan_fleet)" RUNNING "fleet after resume"
 assert_eq "$(plan_start_requests)" 1 "START_REQUESTED written once"
 assert_eq "$(plan_resv)" no "reservation after resume"
-slurm_wait_state "$rq" RUNNING 60
+# a node powered down in the stop waits for a main scheduling pass (60 s)
+slurm_wait_state "$rq" RUNNING 180
 ok "$runs kills, then the same end state as one run"
