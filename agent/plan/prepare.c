@@ -435,6 +435,45 @@ step_preflight_again(struct plan *p)
 	return PCM_EXIT_OK;
 }
 
+/*
+ * The exclude patterns of the operation: a rerun keeps those of the run that
+ * began it (config and --exclude: a rerun need not repeat --exclude), adds
+ * its own, and the journal keeps the union.
+ */
+static int
+journal_excludes(struct plan *p, int rerun)
+{
+	struct strlist *l = &p->ctx->cfg.exclude;
+	struct json_object *arr = journal_data(p->j, "excludes"), *now;
+	char err[256];
+
+	if (arr != NULL && !json_object_is_type(arr, json_type_array))
+		arr = NULL;
+	for (size_t i = 0; rerun && arr != NULL && i < json_object_array_length(arr); i++) {
+		const char *pat = json_object_get_string(json_object_array_get_idx(arr, i));
+		size_t k;
+
+		if (pat == NULL)
+			continue;
+		for (k = 0; k < l->n && strcmp(l->v[k], pat) != 0; k++)
+			;
+		if (k < l->n)
+			continue;
+		if (storage_add_exclude(p->ctx, pat, err, sizeof(err)) < 0) {
+			log_warnx("cannot continue operation %s: its exclude pattern '%s' is "
+			    "refused: %s (`pcm-agent abort` to begin again)", journal_id(p->j),
+			    pat, err);
+			return -1;
+		}
+		plan_say(p, "excluding '%s' as the interrupted run did", pat);
+	}
+	if ((now = json_object_new_array()) == NULL)
+		return -1;
+	for (size_t k = 0; k < l->n; k++)
+		json_object_array_add(now, json_object_new_string(l->v[k]));
+	return journal_data_set(p->j, "excludes", now) < 0 ? -1 : 0;
+}
+
 int
 plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 {
@@ -514,6 +553,10 @@ plan_prepare(struct pcm_ctx *ctx, const struct plan_opts *o)
 	else
 		plan_say(&p, "operation %s: prepare-restart (%s)", journal_id(p.j),
 		    plan_method_name(p.method));
+	if (journal_excludes(&p, rerun) < 0) {
+		rc = PCM_EXIT_ERROR;
+		goto out;
+	}
 	if (plan_step_is_over(p.j, "restart")) {
 		plan_say(&p, "prepare-restart is complete: %s (%s); `pcm-agent resume` runs at the next "
 		    "boot (or `pcm-agent abort` to undo)", journal_step_detail(p.j, "restart"),
