@@ -55,7 +55,6 @@
 #define CD_DISABLE	"disable_computemgtd_actions"
 #define CD_DEFAULT	600L	/* computemgtd's default clustermgtd_timeout */
 #define CD_RELOAD_S	660L	/* 10 loops of 60 s, and one more */
-#define NODE_WAIT_S	600L	/* nodes that were up re-register (SlurmdTimeout 180) */
 
 static long
 env_seconds(const char *name, long dflt)
@@ -739,8 +738,9 @@ kf_wait_ctld_what(struct plan *p, char *buf, size_t len)
 int
 kf_wait_ctld_run(struct plan *p, struct step_out *out)
 {
-	long tmo = env_seconds("PCM_TEST_KEEPFLEET_NODE_WAIT_S", NODE_WAIT_S);
+	long tmo = p->ctx->cfg.resume_wait;
 	double end = plan_now() + (double)tmo, down, up;
+	char d[32];
 
 	if (plan_open_sched(p) < 0) {
 		journal_step_set(p->j, "kf_wait_slurmctld", STEP_FAILED, "Slurm config");
@@ -749,8 +749,9 @@ kf_wait_ctld_run(struct plan *p, struct step_out *out)
 	/* one handle, polled (libslurm is once per process) */
 	while (sched_ping(p->s) < 0) {
 		if (plan_now() >= end) {
-			log_warnx("slurmctld does not answer after %ld s: %s (start it, then run "
-			    "`pcm-agent resume` again)", tmo, sched_strerror(p->s));
+			log_warnx("slurmctld does not answer within %s (resume_wait): %s (start it, "
+			    "then run `pcm-agent resume` again)", format_duration(tmo, d, sizeof(d)),
+			    sched_strerror(p->s));
 			journal_step_set(p->j, "kf_wait_slurmctld", STEP_FAILED, "slurmctld down");
 			return PCM_EXIT_ERROR;
 		}
@@ -778,10 +779,10 @@ int
 kf_nodes_run(struct plan *p, struct step_out *out)
 {
 	struct json_object *rec = journal_data(p->j, "kf_nodes"), *lost = NULL;
-	long tmo = env_seconds("PCM_TEST_KEEPFLEET_NODE_WAIT_S", NODE_WAIT_S);
+	long tmo = p->ctx->cfg.resume_wait;
 	double end = plan_now() + (double)tmo;
 	unsigned want = 0, back = 0;
-	char names[512];
+	char names[512], d[32];
 
 	for (;;) {
 		struct sched_node_list *nl = NULL;
@@ -832,9 +833,10 @@ kf_nodes_run(struct plan *p, struct step_out *out)
 	journal_data_set(p->j, "kf_nodes_lost", lost);
 	if (back < want) {
 		log_warnx("%u of %u nodes that were up before the reboot did not re-register "
-		    "within %ld s: %s", want - back, want, tmo, names);
-		return plan_out(out, STEP_DONE, "%u of %u nodes back; not back: %s", back, want,
-		    names);
+		    "within %s (resume_wait): %s", want - back, want,
+		    format_duration(tmo, d, sizeof(d)), names);
+		return plan_out(out, STEP_DONE, "%u of %u nodes back; not back within %s "
+		    "(resume_wait): %s", back, want, format_duration(tmo, d, sizeof(d)), names);
 	}
 	return plan_out(out, STEP_DONE, "%u of %u nodes back", back, want);
 }
