@@ -107,6 +107,8 @@ static const struct cfg_key keys[] = {
 	  "how long the head node is away for a reboot; 0: estimated from the history" },
 	{ "keep_fleet_max_budget", T_DURATION, F(keep_fleet_max_budget), "1h", 60, 86400, NULL,
 	  "keep-fleet widens clustermgtd_timeout up to this, and refuses beyond" },
+	{ "resume_wait", T_DURATION, F(resume_wait), "10m", 1, 86400, NULL,
+	  "resume after a keep-fleet reboot waits this long for slurmctld, then for the nodes" },
 	{ "poll_interval", T_DURATION, F(poll_interval), "60s", 1, 86400, NULL,
 	  "how often the watch daemon polls for scheduled events" },
 	{ "event_margin", T_DURATION, F(event_margin), "15m", 0, 7L * 86400, NULL,

@@ -65,6 +65,7 @@ struct pcm_config {
 	char	*computemgtd_conf;
 	long	 reboot_estimate;	/* seconds; 0: estimated */
 	long	 keep_fleet_max_budget;	/* seconds */
+	long	 resume_wait;	/* seconds: keep-fleet resume's waits for slurmctld, the nodes */
 	/* watch daemon */
 	long	 poll_interval;		/* seconds */
 	long	 event_margin;		/* seconds */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -814,23 +815,160 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * The package manager runs in a process group of its own: when pcm-agent is
+ * killed (kill -9, Ctrl-C, a crash, its terminal closed) it goes on to the end of its
+ * transaction, as it must (a package manager killed in the middle can leave
+ * the rpm or dpkg database half-written).  So that a rerun does not start a
+ * second update beside it, STATE_DIR/patch.pid records "PGID STARTTIME" of
+ * the running command before it may start (the child waits on a pipe for
+ * the record: a pcm-agent killed before writing it leaves no update
+ * running), and is removed when pcm-agent has seen it end.
+ */
+#define PATCH_PID_NAME	"patch.pid"
+
+static char *read_file(const char *path);
+static int write_atomic(const char *path, const char *text);
+
+/* from /proc/PID/stat: the state (field 3), the process group (5) and the
+ * start time in clock ticks (22); -1 when there is no such process */
+static int
+proc_stat(pid_t pid, char *state, long long *pgrp, unsigned long long *start)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	if (sscanf(p + 2, "%c %*d %lld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+	    "%*d %*d %*d %llu", state, pgrp, start) != 3)
+		return -1;
+	return 0;
+}
+
+/* some process of group pg has not ended (zombies have) */
+static int
+group_alive(pid_t pg)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int alive = 0;
+
+	if (d == NULL)
+		return kill(-pg, 0) == 0;
+	while (!alive && (de = readdir(d)) != NULL) {
+		char st, *end;
+		long long grp;
+		unsigned long long t;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (proc_stat((pid_t)pid, &st, &grp, &t) == 0 && grp == pg && st != 'Z')
+			alive = 1;
+	}
+	closedir(d);
+	return alive;
+}
+
+static void
+pid_path(const char *state_dir, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" PATCH_PID_NAME, state_dir);
+}
+
+/*
+ * The update an earlier pcm-agent started, if it still runs: its process
+ * group id, else 0 (a stale record is removed).  Still running: a process
+ * of that group has not ended, and the group's leader is either gone (the
+ * package manager under sh -c goes on) or the one recorded (its start time:
+ * not a reused pid).
+ */
+pid_t
+patch_running(const char *state_dir)
+{
+	char path[1024], *text, st;
+	long long pg = 0, grp;
+	unsigned long long start = 0, t;
+
+	pid_path(state_dir, path, sizeof(path));
+	if ((text = read_file(path)) == NULL)
+		return 0;
+	if (sscanf(text, "%lld %llu", &pg, &start) != 2 || pg <= 1 || pg > INT_MAX) {
+		free(text);
+		unlink(path);
+		return 0;
+	}
+	free(text);
+	if ((proc_stat((pid_t)pg, &st, &grp, &t) < 0 || t == start) && group_alive((pid_t)pg))
+		return (pid_t)pg;
+	unlink(path);
+	return 0;
+}
+
 /* one command, its output appended to the log fd, until deadline_ms */
 static int
-run_logged(char *const *argv, int logfd, const char *logpath, long long start_ms,
-    long long deadline_ms, long progress_s, patch_progress_fn progress, void *arg,
-    struct patch_error *err)
+run_logged(char *const *argv, const char *state_dir, int logfd, const char *logpath,
+    long long start_ms, long long deadline_ms, long progress_s, patch_progress_fn progress,
+    void *arg, struct patch_error *err)
 {
 	long long next = now_ms() + progress_s * 1000LL;
 	off_t from = lseek(logfd, 0, SEEK_END);
-	char last[200];
-	int status;
+	char last[200], ppath[1024], rec[64];
+	int status, go[2];
 	pid_t pid;
 
-	if ((pid = fork()) < 0)
+	pid_path(state_dir, ppath, sizeof(ppath));
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return seterr(err, PATCH_E_EXEC, "cannot run %s: pipe: %s", argv[0], strerror(errno));
+	if ((pid = fork()) < 0) {
+		close(go[0]);
+		close(go[1]);
 		return seterr(err, PATCH_E_EXEC, "cannot run %s: fork: %s", argv[0], strerror(errno));
-	if (pid == 0)
+	}
+	if (pid == 0) {
+		char c = 0;
+		ssize_t n;
+
+		close(go[1]);
+		setpgid(0, 0);
+		/* start only once recorded: EOF means pcm-agent died before */
+		while ((n = read(go[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		if (n != 1 || c != 'g')
+			_exit(126);
 		child_exec(argv, logfd, logfd);
+	}
+	close(go[0]);
 	setpgid(pid, pid);
+	{
+		char st;
+		long long grp;
+		unsigned long long t = 0;
+
+		proc_stat(pid, &st, &grp, &t);
+		snprintf(rec, sizeof(rec), "%d %llu\n", (int)pid, t);
+	}
+	if (write_atomic(ppath, rec) < 0 || write(go[1], "g", 1) != 1) {
+		int e = errno;
+
+		close(go[1]);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		unlink(ppath);
+		return seterr(err, PATCH_E_IO, "cannot record the OS update in %s: %s; not run",
+		    ppath, strerror(e));
+	}
+	close(go[1]);
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -845,6 +983,7 @@ run_logged(char *const *argv, int logfd, const char *logpath, long long start_ms
 			kill(-pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
+			unlink(ppath);
 			dprintf(logfd, "=== pcm-agent: timed out after %lld s, killed\n",
 			    (now_ms() - start_ms) / 1000);
 			return seterr(err, PATCH_E_TIMEOUT, "the OS update timed out after %lld s "
@@ -858,6 +997,9 @@ run_logged(char *const *argv, int logfd, const char *logpath, long long start_ms
 		}
 		sleep_ms(100);
 	}
+	/* ended while watched: what it left running (a daemon a package's
+	 * script started) is not an update in progress */
+	unlink(ppath);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	log_last_line(logfd, from, last, sizeof(last));
@@ -976,6 +1118,44 @@ patch_forget(const struct patch_cfg *c)
 	unlink(path);
 }
 
+/*
+ * An update an earlier pcm-agent started (it was killed meanwhile) still
+ * runs: wait for it to end, within the timeout of this one; it is not
+ * stopped (see above).  0 when none runs (any more).
+ */
+static int
+wait_earlier(const struct patch_cfg *c, long long start_ms, long long deadline_ms,
+    patch_progress_fn progress, void *arg, struct patch_error *err)
+{
+	long long next = 0;
+	pid_t pg = patch_running(c->state_dir);
+	char line[200];
+
+	if (pg == 0)
+		return 0;
+	log_notice("the OS update an earlier pcm-agent started (process group %d) still runs: "
+	    "waiting for it to end (it is not stopped: a package manager stopped in the middle "
+	    "can leave the package database broken)", (int)pg);
+	snprintf(line, sizeof(line), "waiting for the OS update of an earlier run "
+	    "(process group %d) to end", (int)pg);
+	while ((pg = patch_running(c->state_dir)) != 0) {
+		if (deadline_ms > 0 && now_ms() >= deadline_ms)
+			return seterr(err, PATCH_E_TIMEOUT, "the OS update an earlier pcm-agent "
+			    "started (process group %d) still runs after %lld s (patch_timeout): "
+			    "not stopped; wait for it to end (see %s/" PATCH_LOG_NAME "), then run "
+			    "prepare-restart again", (int)pg, (now_ms() - start_ms) / 1000,
+			    c->state_dir);
+		if (progress != NULL && now_ms() >= next) {
+			progress((long)((now_ms() - start_ms) / 1000), line, arg);
+			next = now_ms() + (c->progress_s > 0 ? c->progress_s : 10) * 1000LL;
+		}
+		sleep_ms(200);
+	}
+	log_info("the OS update of the earlier run has ended: running the update again "
+	    "(what it left to do)");
+	return 0;
+}
+
 int
 patch_update(const struct patch_cfg *c, patch_progress_fn progress, void *arg,
     struct patch_result *r, struct patch_error *err)
@@ -992,6 +1172,9 @@ patch_update(const struct patch_cfg *c, patch_progress_fn progress, void *arg,
 	r->pm = patch_detect(c, osname, sizeof(osname));
 	patch_kernel_running(r->kernel_running, sizeof(r->kernel_running));
 	if ((rc = build_cmds(c, r->pm, osname, cmds, err)) < 0)
+		goto out;
+	deadline = c->timeout_s > 0 ? start + c->timeout_s * 1000LL : 0;
+	if ((rc = wait_earlier(c, start, deadline, progress, arg, err)) < 0)
 		goto out;
 
 	/* before: the first run's list of this operation wins */
@@ -1041,7 +1224,6 @@ patch_update(const struct patch_cfg *c, patch_progress_fn progress, void *arg,
 		rc = seterr(err, PATCH_E_IO, "cannot open the log %s: %s", r->log, strerror(errno));
 		goto out;
 	}
-	deadline = c->timeout_s > 0 ? start + c->timeout_s * 1000LL : 0;
 	for (int i = 0; i < MAXCMDS; i++) {
 		char *desc;
 		time_t t = time(NULL);
@@ -1054,7 +1236,7 @@ patch_update(const struct patch_cfg *c, patch_progress_fn progress, void *arg,
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
 		dprintf(logfd, "=== %s pcm-agent: %s", when, desc ? desc : "?\n");
 		free(desc);
-		rc = run_logged(cmds[i].v, logfd, r->log, start, deadline,
+		rc = run_logged(cmds[i].v, c->state_dir, logfd, r->log, start, deadline,
 		    c->progress_s > 0 ? c->progress_s : 10, progress, arg, err);
 		if (rc < 0)
 			break;

@@ -27,6 +27,7 @@
 #define PCM_PATCH_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 enum patch_rc {
 	PATCH_OK = 0,
@@ -124,6 +125,13 @@ struct patch_result {
 	char	log[1024];		/* the log file */
 	long	elapsed_s;
 };
+
+/* The OS update an earlier pcm-agent started in state_dir (STATE_DIR/
+ * patch.pid) if it still runs: its process group id; 0 when none (a stale
+ * record is removed).  A pcm-agent killed during the update leaves the
+ * package manager running in its own process group; patch_update() waits
+ * for it before it starts anything. */
+pid_t patch_running(const char *state_dir);
 
 /*
  * The whole update: the package list before (STATE_DIR/patch-before.txt,

@@ -72,6 +72,12 @@ struct plan_resume_opts {
 /* Safe at every boot: no journal -> PCM_EXIT_OK at once. */
 int plan_resume(struct pcm_ctx *ctx, const struct plan_resume_opts *o);
 
+/* The seconds an instance type adds to the first-use outage estimate of a
+ * keep-fleet reboot (the table is in plan/keepfleet.c): 900 for a *.metal*
+ * type, 600 for a high-memory one (u-*, u7*, x1*, x2i*), else 0; *what (may
+ * be NULL) names the kind, a static string, NULL for 0.  Pure. */
+long plan_instance_reboot_extra(const char *type, const char **what);
+
 /* Undo what was done (reservation, fleet stop); keeps the save. */
 int plan_abort(struct pcm_ctx *ctx);
 

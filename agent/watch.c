@@ -25,6 +25,7 @@
 #include "maintfile.h"
 #include "notify.h"
 #include "output.h"
+#include "plan_patch.h"
 #include "sched/sched.h"
 #include "watch.h"
 
@@ -731,6 +732,30 @@ triage(struct watch *w, const struct watch_event *e, json_object *arr, char **te
 	return (int)nrisk;
 }
 
+/* The cluster's login nodes (the plan's lookup: EC2 DescribeInstances by
+ * tag) into rep, and the sentence that their users' shells will hang
+ * appended to *text; nothing when there are none or the lookup failed
+ * (logged: the notice goes out without it). */
+static void
+login_nodes(struct watch *w, json_object *rep, char **text)
+{
+	json_object *nodes;
+	char *notice, *t;
+
+	if (w->aws == NULL || w->cluster == NULL)
+		return;
+	if ((nodes = plan_login_nodes(w->aws, w->cluster)) == NULL)
+		return;
+	json_object_object_add(rep, "login_nodes", json_object_get(nodes));
+	if ((notice = plan_login_notice(nodes)) != NULL &&
+	    asprintf(&t, "%s\nOn the %s.", *text, notice) >= 0) {
+		free(*text);
+		*text = t;
+	}
+	free(notice);
+	json_object_put(nodes);
+}
+
 static void
 act_plan(struct watch *w, struct watch_event *e, time_t now, json_object *rep)
 {
@@ -795,6 +820,8 @@ act_plan(struct watch *w, struct watch_event *e, time_t now, json_object *rep)
 		if (text != NULL && (nrisk = triage(w, e, risk, &text)) < 0)
 			json_object_array_add(acts, json_object_new_string("triage failed"));
 		json_object_object_add(rep, "jobs_at_risk", json_object_get(risk));
+		if (text != NULL)
+			login_nodes(w, rep, &text);
 		if (text != NULL && asprintf(&summary, "event %s: %s at %s (%s): %s; %s", e->id,
 		    e->code, output_iso8601(e->not_before, a, sizeof(a)),
 		    e->description ? e->description : "", e->reservation ?

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "maintfile.h"
 #include "output.h"
+#include "patch.h"
 #include "plan_int.h"
 #include "sched/sched.h"
 #include "storage.h"
@@ -35,6 +36,7 @@ plan_abort(struct pcm_ctx *ctx)
 	struct maintfile_error me;
 	char boot[64];
 	const char *jboot;
+	pid_t pg;
 	int rc;
 
 	p.out = ctx->json ? stderr : stdout;
@@ -52,6 +54,10 @@ plan_abort(struct pcm_ctx *ctx)
 		goto out;
 	}
 	plan_say(&p, "operation %s: abort (the save is kept)", journal_id(p.j));
+	if ((pg = patch_running(ctx->cfg.state_dir)) != 0)
+		log_warnx("the OS update a killed pcm-agent started (process group %d) still "
+		    "runs: abort does not stop it (a package manager stopped in the middle can "
+		    "leave the package database broken); the next --patch waits for it", (int)pg);
 	plan_boot_id(boot, sizeof(boot));
 	jboot = journal_data_str(p.j, "restart_boot_id");
 	if (jboot != NULL && strcmp(jboot, boot) == 0)

@@ -39,8 +39,11 @@
 
 #include <json-c/json.h>
 
+#include "aws/http.h"
+#include "aws/imds.h"
 #include "config.h"
 #include "journal.h"
+#include "plan.h"
 #include "log.h"
 #include "plan_int.h"
 #include "sched/sched.h"
@@ -52,7 +55,6 @@
 #define CD_DISABLE	"disable_computemgtd_actions"
 #define CD_DEFAULT	600L	/* computemgtd's default clustermgtd_timeout */
 #define CD_RELOAD_S	660L	/* 10 loops of 60 s, and one more */
-#define NODE_WAIT_S	600L	/* nodes that were up re-register (SlurmdTimeout 180) */
 
 static long
 env_seconds(const char *name, long dflt)
@@ -173,6 +175,71 @@ history_outage(const char *state_dir, int *n)
 	return worst;
 }
 
+/*
+ * What the instance type adds to a first-use estimate (systemd-analyze only
+ * sees the boot of the OS, not what comes before it).  Deliberately small
+ * and conservative: allowances, not measurements; reboot_estimate overrides
+ * them and after the first reboot the history measures the real outage.
+ *
+ *   *.metal*              +900 s  bare metal: the reboot runs the firmware's
+ *                                 POST of the whole machine (all of its
+ *                                 memory, devices), minutes more than a
+ *                                 virtual instance before the OS starts
+ *   u-*, u7*, x1*, x2i*   +600 s  high-memory instances (up to tens of TiB):
+ *                                 the memory test and the kernel's init of
+ *                                 that much memory
+ *   anything else           0
+ *
+ * A type that is both (u-6tb1.metal) gets the larger, not the sum.
+ */
+long
+plan_instance_reboot_extra(const char *type, const char **what)
+{
+	static const char *const bigmem[] = { "u-", "u7", "x1", "x2i", NULL };
+
+	if (what != NULL)
+		*what = NULL;
+	if (type == NULL || *type == '\0')
+		return 0;
+	if (strstr(type, ".metal") != NULL) {
+		if (what != NULL)
+			*what = "a metal instance";
+		return 900;
+	}
+	for (int i = 0; bigmem[i] != NULL; i++)
+		if (strncmp(type, bigmem[i], strlen(bigmem[i])) == 0) {
+			if (what != NULL)
+				*what = "a high-memory instance";
+			return 600;
+		}
+	return 0;
+}
+
+/* ", + 900 s for a metal instance (c5.metal)" or "; c5.large: no extra" or
+ * "; instance type unknown (IMDS: ...)" appended to src; the extra seconds */
+static long
+type_extra(struct plan *p, char *src, size_t len)
+{
+	struct aws_error err = { 0 };
+	const char *what;
+	char *type = NULL;
+	size_t o = strlen(src);
+	long extra;
+
+	if (plan_open_aws(p) < 0 ||
+	    imds_instance_type(aws_imds(p->a), &type, &err) != AWS_OK) {
+		snprintf(src + o, len - o, "; instance type unknown (IMDS: %s), no extra for it",
+		    err.message[0] ? err.message : "out of memory");
+		return 0;
+	}
+	if ((extra = plan_instance_reboot_extra(type, &what)) > 0)
+		snprintf(src + o, len - o, ", + %ld s for %s (%s)", extra, what, type);
+	else
+		snprintf(src + o, len - o, "; %s: no extra for the instance type", type);
+	free(type);
+	return extra;
+}
+
 /* The estimate of this head node's outage and where it comes from. */
 static long
 outage_estimate(struct plan *p, char *src, size_t len)
@@ -191,10 +258,12 @@ outage_estimate(struct plan *p, char *src, size_t len)
 	if ((boot = systemd_boot_seconds()) > 0) {
 		/* shutdown, the EC2 reboot itself, firmware: about 2 min more than the boot */
 		snprintf(src, len, "first use: systemd-analyze boot of %ld s, doubled, + 120 s", boot);
-		return 2 * boot + 120;
+		est = 2 * boot + 120;
+	} else {
+		snprintf(src, len, "first use: a default of 5 min");
+		est = 300;
 	}
-	snprintf(src, len, "first use: a default of 5 min");
-	return 300;
+	return est + type_extra(p, src, len);
 }
 
 static long
@@ -207,7 +276,7 @@ int
 kf_budget_run(struct plan *p, struct step_out *out)
 {
 	const char *path = p->ctx->cfg.computemgtd_conf;
-	char v[256], src[160], d1[32], d2[32];
+	char v[256], src[512], d1[32], d2[32];
 	long est, need, timeout = CD_DEFAULT, widened;
 	int rc;
 
@@ -290,6 +359,45 @@ kf_budget_run(struct plan *p, struct step_out *out)
 	return plan_out(out, STEP_DONE, "budget widened from %ld s to %s (clustermgtd_timeout); "
 	    "outage estimate %ld s (%s)", timeout, format_duration(widened, d1, sizeof(d1)), est,
 	    src);
+}
+
+/* The dry run's view of the budget step: the estimate and what kf_budget
+ * would do with it, nothing written. */
+void
+kf_budget_preview(struct plan *p, char *buf, size_t len)
+{
+	const char *path = p->ctx->cfg.computemgtd_conf;
+	char v[256], src[512], d1[32], d2[32];
+	long est = outage_estimate(p, src, sizeof(src)), need = est + margin_of(est);
+	long timeout = CD_DEFAULT, widened;
+	int rc = pcconf_get(path, CD_SECTION, CD_DISABLE, v, sizeof(v));
+
+	if (rc == 1 && is_true(v)) {
+		snprintf(buf, len, "outage estimate %ld s (%s); computemgtd's actions are "
+		    "disabled: no budget", est, src);
+		return;
+	}
+	if (rc < 0) {
+		snprintf(buf, len, "outage estimate %ld s (%s); %s", est, src, rc == -ENOENT ?
+		    "no computemgtd config: no budget known" : "computemgtd's config unreadable: "
+		    "prepare-restart stops here");
+		return;
+	}
+	if (pcconf_get(path, CD_SECTION, CD_TIMEOUT, v, sizeof(v)) == 1)
+		timeout = strtol(v, NULL, 10);
+	widened = (need + 59) / 60 * 60;
+	if (need <= timeout)
+		snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin fits the budget of "
+		    "%ld s", est, src, margin_of(est), timeout);
+	else if (need > p->ctx->cfg.keep_fleet_max_budget)
+		snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin does not fit the "
+		    "budget of %ld s nor keep_fleet_max_budget (%s): prepare-restart refuses", est,
+		    src, margin_of(est), timeout, format_duration(p->ctx->cfg.keep_fleet_max_budget,
+		    d2, sizeof(d2)));
+	else
+		snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin: the budget of %ld s "
+		    "widened to %s", est, src, margin_of(est), timeout,
+		    format_duration(widened, d1, sizeof(d1)));
 }
 
 void
@@ -630,8 +738,9 @@ kf_wait_ctld_what(struct plan *p, char *buf, size_t len)
 int
 kf_wait_ctld_run(struct plan *p, struct step_out *out)
 {
-	long tmo = env_seconds("PCM_TEST_KEEPFLEET_NODE_WAIT_S", NODE_WAIT_S);
+	long tmo = p->ctx->cfg.resume_wait;
 	double end = plan_now() + (double)tmo, down, up;
+	char d[32];
 
 	if (plan_open_sched(p) < 0) {
 		journal_step_set(p->j, "kf_wait_slurmctld", STEP_FAILED, "Slurm config");
@@ -640,8 +749,9 @@ kf_wait_ctld_run(struct plan *p, struct step_out *out)
 	/* one handle, polled (libslurm is once per process) */
 	while (sched_ping(p->s) < 0) {
 		if (plan_now() >= end) {
-			log_warnx("slurmctld does not answer after %ld s: %s (start it, then run "
-			    "`pcm-agent resume` again)", tmo, sched_strerror(p->s));
+			log_warnx("slurmctld does not answer within %s (resume_wait): %s (start it, "
+			    "then run `pcm-agent resume` again)", format_duration(tmo, d, sizeof(d)),
+			    sched_strerror(p->s));
 			journal_step_set(p->j, "kf_wait_slurmctld", STEP_FAILED, "slurmctld down");
 			return PCM_EXIT_ERROR;
 		}
@@ -669,10 +779,10 @@ int
 kf_nodes_run(struct plan *p, struct step_out *out)
 {
 	struct json_object *rec = journal_data(p->j, "kf_nodes"), *lost = NULL;
-	long tmo = env_seconds("PCM_TEST_KEEPFLEET_NODE_WAIT_S", NODE_WAIT_S);
+	long tmo = p->ctx->cfg.resume_wait;
 	double end = plan_now() + (double)tmo;
 	unsigned want = 0, back = 0;
-	char names[512];
+	char names[512], d[32];
 
 	for (;;) {
 		struct sched_node_list *nl = NULL;
@@ -723,9 +833,10 @@ kf_nodes_run(struct plan *p, struct step_out *out)
 	journal_data_set(p->j, "kf_nodes_lost", lost);
 	if (back < want) {
 		log_warnx("%u of %u nodes that were up before the reboot did not re-register "
-		    "within %ld s: %s", want - back, want, tmo, names);
-		return plan_out(out, STEP_DONE, "%u of %u nodes back; not back: %s", back, want,
-		    names);
+		    "within %s (resume_wait): %s", want - back, want,
+		    format_duration(tmo, d, sizeof(d)), names);
+		return plan_out(out, STEP_DONE, "%u of %u nodes back; not back within %s "
+		    "(resume_wait): %s", back, want, format_duration(tmo, d, sizeof(d)), names);
 	}
 	return plan_out(out, STEP_DONE, "%u of %u nodes back", back, want);
 }

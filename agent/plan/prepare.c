@@ -278,6 +278,8 @@ print_plan(struct plan *p)
 		json_object_put(o);
 		return;
 	}
+	char est[1024];
+
 	printf("plan for cluster %s, head node %s (dry run: nothing changed)\n", p->cluster,
 	    p->instance);
 	if (p->keep_fleet) {
@@ -285,6 +287,8 @@ print_plan(struct plan *p)
 		    sched_controller(p->s));
 		printf("  2 kf_budget       computemgtd's clustermgtd_timeout (%s) against the "
 		    "outage estimate; widened (and waited for) when short\n", cfg->computemgtd_conf);
+		kf_budget_preview(p, est, sizeof(est));
+		printf("                    %s\n", est);
 		printf("  3 reservation     maintenance reservation %s: no new job starts\n",
 		    cfg->reservation_name);
 		printf("  4 kf_clustermgtd  disable_all_cluster_management = True in %s\n",

@@ -10,7 +10,7 @@
   (else 401), exactly like IMDSv2 with HttpTokens=required.  A PUT carrying
   X-Forwarded-For is refused (403), as IMDS does.
 - meta-data/instance-id, placement/region, placement/availability-zone,
-  instance-type, iam/security-credentials/[ROLE] (JSON with Code, Type,
+  instance-type (404 for an empty value), iam/security-credentials/[ROLE] (JSON with Code, Type,
   AccessKeyId, SecretAccessKey, Token, Expiration, LastUpdated; the keys come
   from --creds-file {"AccessKeyId","SecretAccessKey","Token","ExpiresIn"},
   re-read on each request), events/maintenance/scheduled (the JSON list in
@@ -101,7 +101,7 @@ class H(BaseHTTPRequestHandler):
             md + "placement/availability-zone": ARGS.az,
             md + "instance-type": ARGS.instance_type,
         }
-        if p in simple:
+        if p in simple and simple[p]:	# an empty value: the key is absent (404)
             return F.send(self, 200, "text/plain", simple[p])
         if p == md + "iam/security-credentials/" or p == md + "iam/security-credentials":
             if not ARGS.role:

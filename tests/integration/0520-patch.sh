@@ -12,7 +12,9 @@
 #   the new kernel running, and says loudly when the old one still runs;
 # - Slurm and munge stay at their versions (patch_exclude);
 # - kill -9 at each point of the patch step, then a rerun: the update's
-#   result compares with the package list from before the first run.
+#   result compares with the package list from before the first run;
+# - kill -9 while the update runs: it goes on; abort says so and leaves it;
+#   the rerun waits for it and does not run a second one beside it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-plan.sh"
 plan_bed 2
@@ -150,4 +152,27 @@ assert_eq "$(plan_journal_step patch)" done "journal: patch after the kills"
 assert_eq "$(json_get '[u["name"] for u in d["data"]["patch"]["updated"]]' <"$T/state/journal.json")" \
 	"['openssl.x86_64']" "the update compared with the list before the first run"
 assert_eq "$(calls)" 2 "the update ran again only after the kill after it (acted)"
+assert_rc 0 pcm abort
+
+# pcm-agent killed while the update runs: the package manager goes on in
+# its own process group; a rerun waits for it, never starts a second one
+fresh_system "openssl 3.0.2"
+FAKE_PKG_HANG=6 "$PCM" -c "$PCM_CONF" prepare-restart --patch --no-save --reboot --force \
+	--yes >"$T/killed.out" 2>&1 &
+kpid=$!
+wait_for 20 "the update to start" grep -q "^dnf .*upgrade" "$T/pkg/calls"
+kill -9 "$kpid"
+wait "$kpid" 2>/dev/null || true
+pgrep -f "$T/pkgbin/dnf" >/dev/null || fail "the update died with pcm-agent"
+assert_rc 0 pcm abort
+assert_contains "$OUT" "still runs: abort does not stop it" "abort says the update still runs"
+pgrep -f "$T/pkgbin/dnf" >/dev/null || fail "abort stopped the update"
+assert_rc 0 pcm prepare-restart --patch --no-save --reboot --force --yes
+assert_contains "$OUT" "still runs: waiting for it to end" "the rerun waits for the earlier update"
+assert_contains "$OUT" "waiting for the OS update of an earlier run" "progress while waiting"
+assert_not_contains "$(cat "$T/pkg/calls")" OVERLAP "a second update beside the first"
+pgrep -f "$T/pkgbin/dnf" >/dev/null && fail "an update still runs after the rerun"
+[ ! -e "$T/state/patch.pid" ] || fail "patch.pid left after the update ended"
+assert_eq "$(version_of openssl)" 3.0.2 "openssl updated"
+assert_eq "$(plan_journal_step patch)" done "journal: patch done after the wait"
 ok "patch: dry run, failure, timeout, no reboot, kernel, crashes"

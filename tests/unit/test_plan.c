@@ -147,7 +147,45 @@ test_client_token(void)
 	CU_ASSERT_STRING_NOT_EQUAL(a, b);
 }
 
+/* the keep-fleet first-use estimate: what the instance type adds */
+static void
+test_instance_extra(void)
+{
+	static const struct { const char *type; long extra; const char *what; } t[] = {
+		{ "c5.metal", 900, "a metal instance" },
+		{ "m7i.metal-24xl", 900, "a metal instance" },
+		{ "i4i.metal", 900, "a metal instance" },
+		{ "u-6tb1.metal", 900, "a metal instance" },	/* both: the larger */
+		{ "u-6tb1.112xlarge", 600, "a high-memory instance" },
+		{ "u7i-12tb.224xlarge", 600, "a high-memory instance" },
+		{ "x1e.32xlarge", 600, "a high-memory instance" },
+		{ "x1.16xlarge", 600, "a high-memory instance" },
+		{ "x2iedn.32xlarge", 600, "a high-memory instance" },
+		{ "x2idn.24xlarge", 600, "a high-memory instance" },
+		{ "c5d.large", 0, NULL },
+		{ "m5.24xlarge", 0, NULL },
+		{ "x2gd.xlarge", 0, NULL },	/* Graviton, not high-memory */
+		{ "r7iz.metalx", 900, "a metal instance" },	/* *.metal*, as documented */
+		{ "", 0, NULL },
+	};
+	const char *what = "untouched";
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		CU_ASSERT_EQUAL(plan_instance_reboot_extra(t[i].type, &what), t[i].extra);
+		if (t[i].what == NULL) {
+			CU_ASSERT_PTR_NULL(what);
+		} else {
+			CU_ASSERT_PTR_NOT_NULL_FATAL(what);
+			CU_ASSERT_STRING_EQUAL(what, t[i].what);
+		}
+	}
+	CU_ASSERT_EQUAL(plan_instance_reboot_extra(NULL, &what), 0);
+	CU_ASSERT_PTR_NULL(what);
+	CU_ASSERT_EQUAL(plan_instance_reboot_extra("c6i.metal", NULL), 900);
+}
+
 static const struct cu_test tests[] = {
+	{ "keep-fleet estimate: the instance type's extra", test_instance_extra },
 	{ "SSM ClientToken: a fresh UUID v4", test_client_token },
 	{ "method names round-trip; unknown is config", test_methods },
 	{ "the journal's steps, in order", test_steps },
