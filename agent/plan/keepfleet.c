@@ -76,6 +76,9 @@ is_true(const char *v)
 	    strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0;
 }
 
+/* slurmctld's first ping round after its start comes within this (s) */
+#define KF_PING_SETTLE_S	5
+
 /* --- the budget --- */
 
 /* "Startup finished in ... = 1min 2.345s": seconds, or -1 */
@@ -780,9 +783,22 @@ kf_nodes_run(struct plan *p, struct step_out *out)
 {
 	struct json_object *rec = journal_data(p->j, "kf_nodes"), *lost = NULL;
 	long tmo = p->ctx->cfg.resume_wait;
-	double end = plan_now() + (double)tmo;
+	double end = plan_now() + (double)tmo, settled;
 	unsigned want = 0, back = 0;
 	char names[512], d[32];
+
+	/*
+	 * A node recovered from slurmctld's saved state counts as responding
+	 * until slurmctld's first ping of it fails: the first round runs a
+	 * few seconds after its start, a node that does not answer is marked
+	 * once the RPC's MessageTimeout has passed.  Until then "responding"
+	 * says nothing: count a node back only after that, from the moment
+	 * slurmctld first answered us (at or after its start).
+	 */
+	settled = plan_jget_double(p->j, "kf_up_at") + KF_PING_SETTLE_S +
+	    2.0 * sched_msg_timeout(p->s);
+	if (settled > end)
+		end = settled;
 
 	for (;;) {
 		struct sched_node_list *nl = NULL;
@@ -826,7 +842,7 @@ kf_nodes_run(struct plan *p, struct step_out *out)
 				    "%s%s (%s)", names[0] ? ", " : "", name, now ? now->state : "gone");
 		}
 		sched_node_list_free(nl);
-		if (back == want || plan_now() >= end)
+		if ((back == want && plan_now() >= settled) || plan_now() >= end)
 			break;
 		sleep(2);
 	}

@@ -117,6 +117,12 @@ sched_cluster_requeue(const struct sched *s)
 	return s->job_requeue;
 }
 
+unsigned
+sched_msg_timeout(const struct sched *s)
+{
+	return s->msg_timeout;
+}
+
 /*
  * Load the config in a child first: libslurm exit()s from fatal() on a
  * config it cannot parse, and that must not be us.  Returns 0 or -EINVAL.
@@ -221,6 +227,7 @@ sched_open(const struct pcm_config *cfg, struct sched **out, char *errbuf, size_
 		goto out;
 	}
 	s->job_requeue = slurm_conf.job_requeue != 0;
+	s->msg_timeout = slurm_conf.msg_timeout;
 	s->port = slurm_conf.slurmctld_port;
 	s->nctl = slurm_conf.control_cnt < SCHED_MAX_CTL ? slurm_conf.control_cnt : SCHED_MAX_CTL;
 	for (size_t i = 0; i < s->nctl; i++) {

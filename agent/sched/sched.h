@@ -143,6 +143,8 @@ const char *sched_cluster_name(const struct sched *s);
 const char *sched_controller(const struct sched *s);
 /* JobRequeue from slurm.conf: 1 (Slurm's default) or 0 (no RPC). */
 int sched_cluster_requeue(const struct sched *s);
+/* MessageTimeout from slurm.conf, seconds (no RPC). */
+unsigned sched_msg_timeout(const struct sched *s);
 
 /* Is slurmctld answering?  0, or -EHOSTUNREACH / -ETIMEDOUT / -EIO. */
 int sched_ping(struct sched *s);

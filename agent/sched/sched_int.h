@@ -22,6 +22,7 @@ struct sched {
 	unsigned	 port;
 	char		 controller[320];	/* "host:port" */
 	int		 job_requeue;		/* JobRequeue */
+	unsigned	 msg_timeout;		/* MessageTimeout, s */
 	long		 timeout_s;
 	int		 inited;		/* slurm_init() done */
 	int		 ctl_checked;		/* slurmctld's release checked */
