@@ -365,42 +365,57 @@ kf_budget_run(struct plan *p, struct step_out *out)
 }
 
 /* The dry run's view of the budget step: the estimate and what kf_budget
- * would do with it, nothing written. */
+ * would do with it, nothing written; in words into buf, and into o (JSON)
+ * when o is not NULL. */
 void
-kf_budget_preview(struct plan *p, char *buf, size_t len)
+kf_budget_preview(struct plan *p, char *buf, size_t len, struct json_object *o)
 {
-	const char *path = p->ctx->cfg.computemgtd_conf;
+	const char *path = p->ctx->cfg.computemgtd_conf, *verdict;
 	char v[256], src[512], d1[32], d2[32];
 	long est = outage_estimate(p, src, sizeof(src)), need = est + margin_of(est);
-	long timeout = CD_DEFAULT, widened;
-	int rc = pcconf_get(path, CD_SECTION, CD_DISABLE, v, sizeof(v));
+	long timeout = CD_DEFAULT, widened = 0;
+	int rc = pcconf_get(path, CD_SECTION, CD_DISABLE, v, sizeof(v)), known = 0;
 
 	if (rc == 1 && is_true(v)) {
+		verdict = "no budget";
 		snprintf(buf, len, "outage estimate %ld s (%s); computemgtd's actions are "
 		    "disabled: no budget", est, src);
-		return;
-	}
-	if (rc < 0) {
+	} else if (rc < 0) {
+		verdict = rc == -ENOENT ? "no budget" : "unreadable";
 		snprintf(buf, len, "outage estimate %ld s (%s); %s", est, src, rc == -ENOENT ?
 		    "no computemgtd config: no budget known" : "computemgtd's config unreadable: "
 		    "prepare-restart stops here");
-		return;
+	} else {
+		known = 1;
+		if (pcconf_get(path, CD_SECTION, CD_TIMEOUT, v, sizeof(v)) == 1)
+			timeout = strtol(v, NULL, 10);
+		if (need <= timeout) {
+			verdict = "fits";
+			snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin fits the "
+			    "budget of %ld s", est, src, margin_of(est), timeout);
+		} else if (need > p->ctx->cfg.keep_fleet_max_budget) {
+			verdict = "refused";
+			snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin does not fit "
+			    "the budget of %ld s nor keep_fleet_max_budget (%s): prepare-restart "
+			    "refuses", est, src, margin_of(est), timeout,
+			    format_duration(p->ctx->cfg.keep_fleet_max_budget, d2, sizeof(d2)));
+		} else {
+			verdict = "widened";
+			widened = (need + 59) / 60 * 60;
+			snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin: the budget "
+			    "of %ld s widened to %s", est, src, margin_of(est), timeout,
+			    format_duration(widened, d1, sizeof(d1)));
+		}
 	}
-	if (pcconf_get(path, CD_SECTION, CD_TIMEOUT, v, sizeof(v)) == 1)
-		timeout = strtol(v, NULL, 10);
-	widened = (need + 59) / 60 * 60;
-	if (need <= timeout)
-		snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin fits the budget of "
-		    "%ld s", est, src, margin_of(est), timeout);
-	else if (need > p->ctx->cfg.keep_fleet_max_budget)
-		snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin does not fit the "
-		    "budget of %ld s nor keep_fleet_max_budget (%s): prepare-restart refuses", est,
-		    src, margin_of(est), timeout, format_duration(p->ctx->cfg.keep_fleet_max_budget,
-		    d2, sizeof(d2)));
-	else
-		snprintf(buf, len, "outage estimate %ld s (%s) + %ld s margin: the budget of %ld s "
-		    "widened to %s", est, src, margin_of(est), timeout,
-		    format_duration(widened, d1, sizeof(d1)));
+	if (o == NULL)
+		return;
+	json_object_object_add(o, "outage_estimate_s", json_object_new_int64(est));
+	json_object_object_add(o, "outage_estimate_source", json_object_new_string(src));
+	json_object_object_add(o, "outage_margin_s", json_object_new_int64(margin_of(est)));
+	json_object_object_add(o, "budget_s", known ? json_object_new_int64(timeout) : NULL);
+	json_object_object_add(o, "budget", json_object_new_string(verdict));
+	json_object_object_add(o, "budget_widened_to_s", widened ?
+	    json_object_new_int64(widened) : NULL);
 }
 
 void

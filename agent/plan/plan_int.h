@@ -207,7 +207,7 @@ int kf_preflight_again(struct plan *p);
 int kf_reservation_again(struct plan *p);
 int kf_reservation_undo(struct plan *p);
 void kf_budget_what(struct plan *p, char *buf, size_t len);
-void kf_budget_preview(struct plan *p, char *buf, size_t len);
+void kf_budget_preview(struct plan *p, char *buf, size_t len, struct json_object *o);
 int kf_budget_run(struct plan *p, struct step_out *out);
 int kf_budget_undo(struct plan *p);
 const char *kf_clustermgtd_skip(struct plan *p);

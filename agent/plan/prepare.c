@@ -250,7 +250,9 @@ print_plan(struct plan *p)
 		json_object_object_add(o, "fleet_table", json_object_new_string(p->table));
 		json_object_object_add(o, "fleet", json_object_new_string(p->fleet.status_str));
 		json_object_object_add(o, "method", json_object_new_string(plan_method_name(p->method)));
-		json_object_object_add(o, "save", p->o->no_save ? NULL : json_object_new_string(p->savedir));
+		/* keep-fleet saves nothing (p->no_save), whatever --no-save says */
+		json_object_object_add(o, "save", p->no_save || p->savedir == NULL ? NULL :
+		    json_object_new_string(p->savedir));
 		if (have_ex) {
 			json_object_object_add(o, "excluded_entries",
 			    json_object_new_int64((int64_t)ex.excluded));
@@ -265,6 +267,13 @@ print_plan(struct plan *p)
 		json_object_object_add(o, "keep_fleet", json_object_new_boolean(p->keep_fleet));
 		json_object_object_add(o, "jobs", sched_jobs_to_json(p->jobs));
 		json_object_object_add(o, "login_nodes", json_object_get(p->login_nodes));
+		if (p->keep_fleet) {
+			char est[1024];
+			struct json_object *kf = json_object_new_object();
+
+			kf_budget_preview(p, est, sizeof(est), kf);
+			json_object_object_add(o, "keep_fleet_budget", kf);
+		}
 		if (plan_patch_wanted(p)) {
 			struct patch_cfg pc;
 			char *desc;
@@ -287,7 +296,7 @@ print_plan(struct plan *p)
 		    sched_controller(p->s));
 		printf("  2 kf_budget       computemgtd's clustermgtd_timeout (%s) against the "
 		    "outage estimate; widened (and waited for) when short\n", cfg->computemgtd_conf);
-		kf_budget_preview(p, est, sizeof(est));
+		kf_budget_preview(p, est, sizeof(est), NULL);
 		printf("                    %s\n", est);
 		printf("  3 reservation     maintenance reservation %s: no new job starts\n",
 		    cfg->reservation_name);

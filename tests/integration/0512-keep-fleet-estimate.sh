@@ -39,10 +39,19 @@ imds_fake_start --instance-id "$HEAD_ID" --instance-type c5.metal
 assert_rc 0 pcm prepare-restart --reboot --keep-fleet --dry-run
 assert_contains "$OUT" "outage estimate 1080 s (first use: systemd-analyze boot of 30 s, doubled, + 120 s, + 900 s for a metal instance (c5.metal)) + 540 s margin: the budget of 600 s widened to 27m" \
 	"c5.metal: the estimate with the extra, the budget widened"
+assert_rc_out 0 pcm prepare-restart --reboot --keep-fleet --dry-run --json
+kfb() { echo "$OUT" | json_get "d['keep_fleet_budget']$1"; }
+assert_eq "$(kfb "['outage_estimate_s']")" 1080 "json: the estimate"
+assert_contains "$(kfb "['outage_estimate_source']")" "+ 900 s for a metal instance (c5.metal)" "json: its source"
+assert_eq "$(kfb "['budget_s']")" 600 "json: the budget"
+assert_eq "$(kfb "['budget']")" widened "json: the verdict"
+assert_eq "$(kfb "['budget_widened_to_s']")" 1620 "json: widened to 27 min"
 echo "keep_fleet_max_budget = 20m" >>"$PCM_CONF"
 assert_rc 0 pcm prepare-restart --reboot --keep-fleet --dry-run
 assert_contains "$OUT" "does not fit the budget of 600 s nor keep_fleet_max_budget (20m): prepare-restart refuses" \
 	"dry run: the refusal foretold"
+assert_rc_out 0 pcm prepare-restart --reboot --keep-fleet --dry-run --json
+assert_eq "$(kfb "['budget']")" refused "json: the refusal foretold"
 assert_rc 1 pcm prepare-restart --reboot --yes
 assert_contains "$OUT" "cannot keep the fleet" "refused"
 assert_contains "$OUT" "estimated at 1080 s (first use: systemd-analyze boot of 30 s, doubled, + 120 s, + 900 s for a metal instance (c5.metal))" \
