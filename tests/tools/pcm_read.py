@@ -158,7 +158,9 @@ def read_manifest(savedir):
             k, sep, v = kv.partition(b"=")
             if not sep:
                 raise ValueError("bad meta field")
-            if k in (b"created",):
+            if k == b"created":
+                if not re.match(rb"^-?[0-9]+$", v):
+                    raise ValueError("bad created")
                 meta[k] = int(v)
             elif k in (b"next_obj", b"gen", b"prestage"):
                 meta[k] = dec(v)
