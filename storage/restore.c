@@ -49,6 +49,8 @@
 
 #define QDIR		STOR_QUARANTINE
 #define W_SKIP		0x4000	/* wflags: not restored (the saved quarantine) */
+#define W_SEL		0x2000	/* wflags, restore with paths: in a selected subtree */
+#define W_ANC		0x1000	/* ... a directory above one (restored as saved) */
 #define INO_FAILED	UINT64_MAX
 
 struct rst {
@@ -75,6 +77,7 @@ struct rst {
 	uint32_t		*links;		/* hard links waiting for their file */
 	size_t			 nlinks, linkcap;
 	_Atomic int		 notmpfile;	/* O_TMPFILE unsupported: random names */
+	int			 partial;	/* opts->paths: only W_SEL | W_ANC entries */
 	int			 qfd;		/* the quarantine of this run (under mu) */
 	uint64_t		 qseq;
 	char			 opid[64];
@@ -1004,6 +1007,114 @@ out:
 	free(rd);
 }
 
+/* hard link i becomes a file of its own with the data and metadata of
+ * its file t (outside the selection); 0 or -ENOMEM */
+static int
+link_to_file(struct manifest *mf, uint32_t i)
+{
+	struct mf_entry *e = &mf->e[i];
+	const struct mf_entry *t = &mf->e[e->link];
+	struct mf_xattr *x = NULL;
+
+	if (t->nxattrs > 0) {
+		if ((x = calloc(t->nxattrs, sizeof(*x))) == NULL)
+			return -ENOMEM;
+		for (uint32_t k = 0; k < t->nxattrs; k++) {
+			x[k].len = t->xattrs[k].len;
+			if ((x[k].name = strdup(t->xattrs[k].name)) == NULL ||
+			    (x[k].value = malloc(x[k].len ? x[k].len : 1)) == NULL) {
+				for (uint32_t m = 0; m <= k; m++) {
+					free(x[m].name);
+					free(x[m].value);
+				}
+				free(x);
+				return -ENOMEM;
+			}
+			memcpy(x[k].value, t->xattrs[k].value, x[k].len);
+		}
+	}
+	free(e->xattrs);	/* a hard link carries none, but be tidy */
+	e->xattrs = x;
+	e->nxattrs = t->nxattrs;
+	e->type = MF_FILE;
+	e->off = t->off;
+	e->mtime_s = t->mtime_s;
+	e->mtime_ns = t->mtime_ns;
+	e->ctime_s = t->ctime_s;
+	e->ctime_ns = t->ctime_ns;
+	e->size = t->size;
+	e->ino = t->ino;
+	e->obj = t->obj;
+	memcpy(e->hash, t->hash, sizeof(e->hash));
+	e->uid = t->uid;
+	e->gid = t->gid;
+	e->mode = t->mode;
+	e->flags = t->flags;
+	e->packed = t->packed;
+	return 0;
+}
+
+/*
+ * restore with paths: mark the selected subtrees W_SEL and the directories
+ * above them W_ANC (r->partial), or nothing when a path is the root.  A
+ * selected hard link whose file is not selected becomes a file (the first
+ * one) or a link to that first one.  0, -ENOENT (a path is not in the
+ * save: errmsg), -ENOMEM.
+ */
+static int
+select_paths(struct rst *r)
+{
+	struct manifest *mf = r->mf;
+	uint32_t *first = NULL;
+	int full = 0, rc;
+
+	for (size_t k = 0; k < r->o->npaths; k++) {
+		size_t idx;
+
+		if ((rc = mf_find_path(mf, r->o->paths[k], &idx)) < 0)
+			return seterr(r->res, rc, rc == -ENOENT ? "%s is not in the save in %s "
+			    "(see pcm-agent ls): nothing restored" : "%s: %s", r->o->paths[k],
+			    rc == -ENOENT ? r->savedir : strerror(-rc));
+		if (idx == 0)
+			full = 1;
+		mf->e[idx].wflags |= W_SEL;
+		for (size_t j = mf->e[idx].parent; (mf->e[j].wflags & W_ANC) == 0; j = mf->e[j].parent) {
+			mf->e[j].wflags |= W_ANC;
+			if (j == 0)
+				break;
+		}
+	}
+	if (full) {
+		for (size_t i = 0; i < mf->n; i++)
+			mf->e[i].wflags = 0;
+		return 0;
+	}
+	r->partial = 1;
+	if ((first = calloc(mf->n, sizeof(*first))) == NULL)
+		return seterr(r->res, -ENOMEM, "out of memory");
+	for (size_t i = 1; i < mf->n; i++) {
+		struct mf_entry *e = &mf->e[i];
+
+		if (mf->e[e->parent].wflags & W_SEL)
+			e->wflags |= W_SEL;	/* pre-order: its directory came first */
+		if (e->type != MF_HARDLINK || !(e->wflags & W_SEL) ||
+		    (mf->e[e->link].wflags & W_SEL))
+			continue;
+		if (first[e->link] != 0) {
+			e->link = first[e->link];	/* linked to the first copy */
+			continue;
+		}
+		first[e->link] = (uint32_t)i;
+		if ((rc = link_to_file(mf, (uint32_t)i)) < 0) {
+			free(first);
+			return seterr(r->res, rc, "out of memory");
+		}
+		r->res->links_split++;
+	}
+	free(first);
+	return 0;
+}
+
 /*
  * Open r->savedir for reading a complete save: the directory, its lock
  * (none on a read-only target: nobody can change it under us), the
@@ -1068,7 +1179,8 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 		strftime(r.opid, sizeof(r.opid), "restore-%Y%m%dT%H%M%SZ", &tm);
 	}
 
-	if ((rc = open_save(&r, &lockfd)) < 0)
+	if ((rc = open_save(&r, &lockfd)) < 0 ||
+	    (r.o->npaths > 0 && (rc = select_paths(&r)) < 0))
 		goto out;
 	if ((rc = stor_mkdir_p(dest, 0700)) < 0 ||
 	    (r.destfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -1077,11 +1189,15 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 		goto out;
 	}
 	r.tmpdirfd = r.destfd;
-	for (size_t i = 0; i < r.mf->n; i++)
+	for (size_t i = 0; i < r.mf->n; i++) {
+		if (r.partial && !(r.mf->e[i].wflags & (W_SEL | W_ANC)))
+			continue;
+		res->entries++;
 		if (r.mf->e[i].type == MF_FILE) {
 			r.prog.files_total++;
 			r.prog.bytes_total += r.mf->e[i].size;
 		}
+	}
 	nw = r.o->workers > 0 ? r.o->workers : workers_auto(r.savefd, 0);
 	if ((r.pend = calloc(r.mf->n, sizeof(*r.pend))) == NULL ||
 	    (r.dfd = malloc(r.mf->n * sizeof(*r.dfd))) == NULL ||
@@ -1107,6 +1223,13 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 		    strerror(-rc));
 		goto out;
 	}
+	/* a hard link keeps its file's directory open (and root-only) until
+	 * it is made: counted now, as that directory may be finished long
+	 * before the link is reached (then do_link found it closed and the
+	 * link was silently not made) */
+	for (size_t i = 1; i < r.mf->n; i++)
+		if (r.mf->e[i].type == MF_HARDLINK && (!r.partial || (r.mf->e[i].wflags & W_SEL)))
+			atomic_fetch_add(&r.pend[r.mf->e[r.mf->e[i].link].parent], 1);
 	pt = progress_start(r.o, &r.prog);
 
 	for (uint32_t i = 1; i < r.mf->n && !atomic_load(&r.fatal); i++) {
@@ -1116,6 +1239,8 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 
 		if ((i & 31) == 0)
 			service(&r, 0);
+		if (r.partial && !(e->wflags & (W_SEL | W_ANC)))
+			continue;	/* not selected: not even looked at in dest */
 		if ((e->parent == 0 && strcmp(e->name, QDIR) == 0) ||
 		    (r.mf->e[e->parent].wflags & W_SKIP)) {
 			/* the quarantine of an earlier restore, saved: not restored
@@ -1124,10 +1249,14 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 				slog_notice("%s/%s: not restored (the quarantine of an earlier "
 				    "restore)", dest, QDIR);
 			e->wflags |= W_SKIP;
+			if (e->type == MF_HARDLINK)	/* counted above */
+				atomic_fetch_sub(&r.pend[r.mf->e[e->link].parent], 1);
 			continue;
 		}
-		if (e->type == MF_HARDLINK && (r.mf->e[e->link].wflags & W_SKIP))
+		if (e->type == MF_HARDLINK && (r.mf->e[e->link].wflags & W_SKIP)) {
+			atomic_fetch_sub(&r.pend[r.mf->e[e->link].parent], 1);
 			continue;
+		}
 		if ((dfd = dirstack_goto(&ds, r.mf, e->parent, dir_popped, &r)) < 0) {
 			rst_fatal(&r, dfd, "cannot open %s/%s: %s", dest,
 			    mf_path(r.mf, e->parent, pbuf, sizeof(pbuf)), strerror(-dfd));
@@ -1182,9 +1311,9 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 				r.links = nv;
 				r.linkcap = nc;
 			}
-			/* both directories stay open and root-only until it is made */
+			/* both directories stay open and root-only until it is made
+			 * (its file's directory: counted before the loop) */
 			atomic_fetch_add(&r.pend[e->parent], 1);
-			atomic_fetch_add(&r.pend[r.mf->e[e->link].parent], 1);
 			r.links[r.nlinks++] = i;
 			break;
 		case MF_SYMLINK:
@@ -1208,9 +1337,8 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	if (atomic_load(&r.fatal) == 0 && syncfs(r.destfd) < 0)
 		rst_fatal(&r, -errno, "cannot sync %s: %s", dest, strerror(errno));
 	res->bad = atomic_load(&r.bad);
-	if (atomic_load(&r.fatal) == 0 && res->bad == 0)
+	if (atomic_load(&r.fatal) == 0 && res->bad == 0 && !r.partial)
 		adopt_restored(&r);
-	res->entries = r.mf->n;
 	res->files = r.prog.files_total;
 	res->bytes = r.prog.bytes_total;
 	res->files_copied = atomic_load((_Atomic uint64_t *)&r.prog.files_done);
