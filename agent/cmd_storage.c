@@ -174,6 +174,13 @@ void
 storage_print_json(const char *op, int ok, const char *path1, const char *path2,
     const struct stor_result *r)
 {
+	storage_print_json_paths(op, ok, path1, path2, r, NULL, 0);
+}
+
+void
+storage_print_json_paths(const char *op, int ok, const char *path1, const char *path2,
+    const struct stor_result *r, const char *const *paths, size_t npaths)
+{
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "operation", json_object_new_string(op));
@@ -202,6 +209,15 @@ storage_print_json(const char *op, int ok, const char *path1, const char *path2,
 		if (r->quarantine[0])
 			json_object_object_add(o, "quarantine",
 			    json_object_new_string(r->quarantine));
+		json_object_object_add(o, "links_split",
+		    json_object_new_int64((int64_t)r->links_split));
+	}
+	if (npaths > 0) {
+		struct json_object *a = json_object_new_array();
+
+		for (size_t i = 0; i < npaths; i++)
+			json_object_array_add(a, json_object_new_string(paths[i] ? paths[i] : "?"));
+		json_object_object_add(o, "paths", a);
 	}
 	if (strcmp(op, "save") == 0) {
 		json_object_object_add(o, "excluded", json_object_new_int64((int64_t)r->excluded));

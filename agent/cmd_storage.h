@@ -49,5 +49,9 @@ void storage_progress_done(void);
 /* The result as JSON on stdout (ok: the operation succeeded). */
 void storage_print_json(const char *op, int ok, const char *path1, const char *path2,
     const struct stor_result *r);
+/* the same for a restore of selected paths (npaths 0: the whole save):
+ * "paths" (the caller escapes them: storage_escape) and "links_split" */
+void storage_print_json_paths(const char *op, int ok, const char *path1, const char *path2,
+    const struct stor_result *r, const char *const *paths, size_t npaths);
 
 #endif

@@ -42,6 +42,35 @@ entry_path(const struct manifest *mf, size_t i)
 	return p;
 }
 
+int
+mf_find_path(const struct manifest *mf, const char *path, size_t *idx)
+{
+	char *copy, *save = NULL, *c;
+	size_t i = 0;
+	int rc = 0;
+
+	*idx = 0;
+	if ((copy = strdup(path ? path : "")) == NULL)
+		return -ENOMEM;
+	/* one name at a time from the root */
+	for (c = strtok_r(copy, "/", &save); c != NULL; c = strtok_r(NULL, "/", &save)) {
+		long j;
+
+		if (strcmp(c, ".") == 0)
+			continue;
+		if (mf->e[i].type != MF_DIR || strcmp(c, "..") == 0 ||
+		    (j = mf_lookup(mf, (uint32_t)i, c)) < 0) {
+			rc = -ENOENT;
+			break;
+		}
+		i = (size_t)j;
+	}
+	free(copy);
+	if (rc == 0)
+		*idx = i;
+	return rc;
+}
+
 static int
 emit(const struct manifest *mf, size_t i, unsigned depth, stor_ls_fn fn, void *arg)
 {
@@ -95,7 +124,7 @@ stor_list(const char *savedir, const char *path, int recursive, stor_ls_fn fn, v
 {
 	struct manifest *mf = NULL;
 	unsigned *depth = NULL;
-	char *copy = NULL, *save = NULL, *c, err[256];
+	char err[256];
 	size_t idx = 0;
 	int fd, rc;
 
@@ -113,23 +142,10 @@ stor_list(const char *savedir, const char *path, int recursive, stor_ls_fn fn, v
 		    "%s holds no complete save: %s", savedir, err);
 		return rc;
 	}
-	/* the path, one name at a time from the root */
-	if ((copy = strdup(path ? path : "")) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (c = strtok_r(copy, "/", &save); c != NULL; c = strtok_r(NULL, "/", &save)) {
-		long j;
-
-		if (strcmp(c, ".") == 0)
-			continue;
-		if (mf->e[idx].type != MF_DIR || strcmp(c, "..") == 0 ||
-		    (j = mf_lookup(mf, (uint32_t)idx, c)) < 0) {
+	if ((rc = mf_find_path(mf, path, &idx)) < 0) {
+		if (rc == -ENOENT)
 			snprintf(errmsg, errlen, "%s is not in the save", path);
-			rc = -ENOENT;
-			goto out;
-		}
-		idx = (size_t)j;
+		goto out;
 	}
 	if (mf->e[idx].type != MF_DIR) {
 		rc = emit(mf, idx, 0, fn, arg);
@@ -153,7 +169,6 @@ stor_list(const char *savedir, const char *path, int recursive, stor_ls_fn fn, v
 	}
 out:
 	free(depth);
-	free(copy);
 	mf_free(mf);
 	return rc;
 }

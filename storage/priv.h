@@ -113,6 +113,12 @@ int mf_index(struct manifest *mf);
 /* Index of the child `name` of directory `parent`, or -1. */
 long mf_lookup(const struct manifest *mf, uint32_t parent, const char *name);
 
+/* The entry at path ('/'-separated names below the saved root; a leading
+ * '/', "." components and repeated slashes are ignored; NULL, "" or "/"
+ * is the root, entry 0; ".." is never in a save) into *idx.  0, -ENOENT,
+ * -ENOMEM.  (list.c: what `ls` and `restore --path` look up) */
+int mf_find_path(const struct manifest *mf, const char *path, size_t *idx);
+
 /* "dir/sub/name" of entry i into buf (truncated with "..."); returns buf. */
 const char *mf_path(const struct manifest *mf, size_t i, char *buf, size_t len);
 

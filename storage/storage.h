@@ -106,6 +106,8 @@ struct stor_opts {
 	const char	*op_id;		/* restore: names its quarantine (NULL: from the time) */
 	const char *const *exclude;	/* save: rsync-style patterns (stor_exclude_check) */
 	size_t		 nexclude;
+	const char *const *paths;	/* restore: only these subtrees (below the saved */
+	size_t		 npaths;	/* root, as stor_list takes them); 0: everything */
 };
 
 struct stor_result {
@@ -130,6 +132,8 @@ struct stor_result {
 	char		quarantine[512];/* restore: where they went (DEST/.pcm-agent-quarantine/ID) */
 	uint64_t	excluded;	/* save: entries left out (patterns, markers), */
 	uint64_t	bytes_excluded;	/* with everything below them; their bytes */
+	uint64_t	links_split;	/* restore with paths: hard links whose file is
+					 * outside them, restored as a file of their own */
 };
 
 /*
@@ -159,6 +163,17 @@ int stor_save(const char *source, const char *savedir, const struct stor_opts *o
  * -EBADMSG when an object does not match the manifest (res->bad counts
  * them, each named in a warning), -ENOENT when there is no complete save,
  * other -errno.
+ *
+ * With opts->paths (npaths > 0), only those subtrees (a file, or a
+ * directory and everything below it; the union when they overlap) and the
+ * directories above them are restored, with the same safety and checks;
+ * the directories above get their saved owner, mode and times as in a
+ * full restore.  Nothing else in dest is looked at (res->entries, files,
+ * bytes count the selection).  A hard link whose file is outside the
+ * selection gets a copy of its data (the first such name; other selected
+ * names of that file are linked to it): res->links_split.  A path that is
+ * not in the save: -ENOENT (errmsg names it) before dest is touched.  A
+ * path "/" (or "") is the full restore.
  */
 int stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts,
     struct stor_result *res);

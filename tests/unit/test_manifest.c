@@ -155,6 +155,40 @@ test_roundtrip(void)
 	mf_free(back);
 }
 
+/* paths as ls and restore --path take them (list.c) */
+static void
+test_find_path(void)
+{
+	struct manifest *mf = sample(), *back = NULL;
+	char err[256];
+	size_t len, idx = 99;
+	char *text = encode(mf, &len);
+
+	CU_ASSERT_EQUAL_FATAL(mf_read_buf(text, len, &back, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(mf_find_path(back, NULL, &idx), 0);
+	CU_ASSERT_EQUAL(idx, 0);
+	CU_ASSERT_EQUAL(mf_find_path(back, "/", &idx), 0);
+	CU_ASSERT_EQUAL(idx, 0);
+	CU_ASSERT_EQUAL(mf_find_path(back, "", &idx), 0);
+	CU_ASSERT_EQUAL(idx, 0);
+	CU_ASSERT_EQUAL(mf_find_path(back, "dir with space/new\nline%=-", &idx), 0);
+	CU_ASSERT_EQUAL(idx, 2);
+	CU_ASSERT_EQUAL(mf_find_path(back, "//./dir with space//-/", &idx), 0);
+	CU_ASSERT_EQUAL(idx, 3);
+	CU_ASSERT_EQUAL(mf_find_path(back, "\xff\xfe", &idx), 0);
+	CU_ASSERT_EQUAL(idx, 4);
+	idx = 99;
+	CU_ASSERT_EQUAL(mf_find_path(back, "dir with space/../fifo", &idx), -ENOENT);
+	CU_ASSERT_EQUAL(idx, 0);	/* untouched but zeroed: never a partial walk */
+	CU_ASSERT_EQUAL(mf_find_path(back, "..", &idx), -ENOENT);
+	CU_ASSERT_EQUAL(mf_find_path(back, "fifo/x", &idx), -ENOENT);	/* not a directory */
+	CU_ASSERT_EQUAL(mf_find_path(back, "dir with spac", &idx), -ENOENT);
+	CU_ASSERT_EQUAL(mf_find_path(back, "new\nline%=-", &idx), -ENOENT);	/* not at the top */
+	free(text);
+	mf_free(mf);
+	mf_free(back);
+}
+
 /* dropped entries are left out, and what hangs on them too */
 static void
 test_drop(void)
@@ -304,6 +338,8 @@ test_parser_errors(void)
 static const struct cu_test tests[] = {
 	{ "every entry type and hostile names survive encode/decode", test_roundtrip },
 	{ "dropped entries and their hardlinks are left out", test_drop },
+	{ "paths below the saved root are found as ls and restore --path take them",
+	    test_find_path },
 	{ "the parser rejects damage, truncation and escaping names", test_parser_errors },
 	{ NULL, NULL },
 };
