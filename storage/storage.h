@@ -15,12 +15,15 @@
  *                           manifest itself.  Written last, fsynced, and put
  *                           in place by rename(): a save is complete exactly
  *                           when MANIFEST exists and its trailer checks out.
- *   SAVEDIR/objects/XX/ID   file data, one object per inode (sparse like
- *                           the source); a new save writes new objects and
- *                           never touches the ones the previous MANIFEST
- *                           refers to, so a crash at any point leaves the
- *                           old or the new save complete.  Objects no
- *                           MANIFEST refers to are removed by the next run.
+ *   SAVEDIR/objects/XX/ID   file data: a large file one object (sparse like
+ *                           the source), small files packed many to an
+ *                           object; a new save writes new objects and never
+ *                           touches the ones the previous MANIFEST refers to
+ *                           (but for deltas, redo-logged), so a crash at any
+ *                           point leaves the old or the new save complete.
+ *                           A save removes by id the objects it replaced;
+ *                           after a crashed one (SAVING) the next run scans.
+ *                           The format in full: storage/FORMAT.md.
  *   SAVEDIR/lock            flock: one save/restore/verify of SAVEDIR at a time
  *   SAVEDIR/VERIFIED        what the last successful verify re-read (objects
  *                           with their stat, entries with their checksum)
