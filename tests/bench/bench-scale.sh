@@ -18,7 +18,8 @@
 # each of N/11000 top directories (3 levels), written by one python
 # process.  Each run: sync, caches dropped, 1 s pause; every copy made
 # durable (sync) inside its timing, as a save is.  Peak RSS by GNU time.
-# One round: at 2M files a round takes about 10 minutes.  The machine's
+# One round: at 2M files a round takes about 10 minutes, and removing the
+# trees at the end as long again (after the summary).  The machine's
 # load average is printed with every row (other processes may run: the
 # figures are of a shared machine when it is not 0).
 set -euo pipefail
@@ -147,7 +148,6 @@ for n in $NS; do
 		rm -rf "${ROOT:?}/kept-scale/$n"
 		mv "$B/t-pcm" "$ROOT/kept-scale/$n"
 	fi
-	rm -rf "$B/src" "$B"/t-*
 done
 
 # the growth from the smallest N to each larger one, pcm-agent's rows
