@@ -25,11 +25,8 @@
 . "$(dirname "$0")/lib-plan.sh"
 plan_bed 2
 
-PC=$T/pc
+plan_pc_confs
 HB=$PC/clustermgtd_heartbeat
-CD=$PC/parallelcluster_computemgtd.conf
-CM=$PC/parallelcluster_clustermgtd.conf
-mkdir -p "$PC" "$T/bin"
 printf '[computemgtd]\nclustermgtd_heartbeat_file_path = %s\nclustermgtd_timeout = 20\ndisable_computemgtd_actions = False\n' \
 	"$HB" >"$CD"
 printf '[clustermgtd]\ncluster_name = %s\nheartbeat_file_path = %s\ndisable_all_cluster_management = False\nterminate_down_nodes = True\n' \

@@ -12,10 +12,7 @@
 . "$(dirname "$0")/lib-plan.sh"
 plan_bed 2
 
-PC=$T/pc
-CD=$PC/parallelcluster_computemgtd.conf
-CM=$PC/parallelcluster_clustermgtd.conf
-mkdir -p "$PC" "$T/bin"
+plan_pc_confs
 printf '[computemgtd]\nclustermgtd_heartbeat_file_path = %s/hb\nclustermgtd_timeout = 30\n' "$PC" >"$CD"
 printf '[clustermgtd]\ncluster_name = %s\n' "$SLURM_CLUSTER" >"$CM"
 chmod 644 "$CD" "$CM"

@@ -12,10 +12,7 @@
 . "$(dirname "$0")/lib-plan.sh"
 plan_bed 2
 
-PC=$T/pc
-CD=$PC/parallelcluster_computemgtd.conf
-CM=$PC/parallelcluster_clustermgtd.conf
-mkdir -p "$PC" "$T/bin"
+plan_pc_confs
 printf '[computemgtd]\nclustermgtd_timeout = 600\ndisable_computemgtd_actions = False\n' >"$CD"
 printf '[clustermgtd]\ndisable_all_cluster_management = False\n' >"$CM"
 chmod 644 "$CD" "$CM"

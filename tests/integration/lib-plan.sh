@@ -76,6 +76,14 @@ fleet_timeout = 60s
 EOF
 }
 
+# plan_pc_confs: PC, the directory of a stand-in ParallelCluster's configs,
+# CD and CM, its computemgtd and clustermgtd configs (not yet written)
+plan_pc_confs() {
+	PC=$T/pc
+	CD=$PC/parallelcluster_computemgtd.conf
+	CM=$PC/parallelcluster_clustermgtd.conf
+	mkdir -p "$PC" "$T/bin"
+}
 plan_fleet() { aws_fleet_get "$PLAN_TABLE"; }
 plan_stop_requests() { grep -c "STOP_REQUESTED -> STOPPING" "$PLAN_CSM_LOG" || true; }
 plan_start_requests() { grep -c "START_REQUESTED -> STARTING" "$PLAN_CSM_LOG" || true; }
