@@ -76,6 +76,10 @@ cp "$SLURM_DIR/bin/resume" "$T/resume.real"
 printf '#!/bin/sh\nexit 0\n' >"$SLURM_DIR/bin/resume"
 _v1_powered_down() { scontrol show node v1 | grep -q 'State=.*POWERED_DOWN'; }
 wait_for 60 "v1 powered down by the fleet stop" _v1_powered_down
+# and its slurmd really gone (SuspendProgram runs on its own; on a loaded
+# machine a slurmd still alive re-registers at the power_up below, seen on 25.11)
+_v1_slurmd_gone() { ! kill -0 "$(cat "$SLURM_DIR/run/slurmd-v1.pid" 2>/dev/null)" 2>/dev/null; }
+wait_for 30 "v1's slurmd stopped by the SuspendProgram" _v1_slurmd_gone
 scontrol update nodename=v1 state=power_up
 _v1_powering_up() { scontrol show node v1 | grep -q 'State=.*POWERING_UP'; }
 wait_for 20 "v1 POWERING_UP" _v1_powering_up
