@@ -542,7 +542,23 @@ struct rd {
 	uint32_t	*stack;		/* current directory path, for the pre-order check */
 	size_t		 sn, scap;
 	int		 v1;		/* a version 1 manifest: no version 2 checksums */
+	/* streaming (mf_stream): entries are not kept, so which are files is
+	 * a bitmap (the hard link check), and the siblings' order is checked
+	 * with the last name seen at each level of the path */
+	int		 stream, order;
+	uint8_t		*fbits;
+	size_t		 fbcap;
+	char		*lastnm;	/* scap names of up to 255 bytes, 256 apart */
+	int		 unsorted;	/* siblings not in strictly increasing strcmp order */
 };
+
+static int
+rd_isfile(const struct rd *r, const struct manifest *mf, size_t i)
+{
+	if (r->stream)
+		return i / 8 < r->fbcap && (r->fbits[i / 8] >> (i % 8) & 1);
+	return mf->e[i].type == MF_FILE;
+}
 
 static int __attribute__((format(printf, 2, 3)))
 rd_err(struct rd *r, const char *fmt, ...)
@@ -565,8 +581,11 @@ valid_name(const char *s, size_t len)
 	    strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
+/* Parse entry `idx` of mf (mf: the meta fields, and the earlier entries
+ * when not streaming) from line into e (cleared on failure). */
 static int
-parse_entry(struct rd *r, struct manifest *mf, char *line)
+parse_entry_into(struct rd *r, const struct manifest *mf, size_t idx, char *line,
+    struct mf_entry *out)
 {
 	char *f[NFIELDS], *save = NULL, *tok;
 	struct mf_entry e = { 0 };
@@ -592,7 +611,7 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 		rc = errno == ENOMEM ? -ENOMEM : rd_err(r, "bad name");
 		goto fail;
 	}
-	if (mf->n == 0) {
+	if (idx == 0) {
 		if (e.type != MF_DIR || strcmp(e.name, ".") != 0 || e.parent != 0) {
 			rc = rd_err(r, "the first entry must be the directory \".\"");
 			goto fail;
@@ -608,6 +627,12 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 		if (r->sn == 0) {
 			rc = rd_err(r, "parent %" PRIu32 " is not a directory on the current path", e.parent);
 			goto fail;
+		}
+		if (r->order) {
+			char *last = r->lastnm + (r->sn - 1) * 256;
+			if (strcmp(last, e.name) >= 0)
+				r->unsorted = 1;
+			memcpy(last, e.name, len + 1);
 		}
 	}
 	{
@@ -663,7 +688,7 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 		goto fail;
 	}
 	if (e.type == MF_HARDLINK) {
-		if (link >= mf->n || mf->e[link].type != MF_FILE) {
+		if (link >= idx || !rd_isfile(r, mf, link)) {
 			rc = rd_err(r, "hardlink to %" PRIu32 ", which is not an earlier file", link);
 			goto fail;
 		}
@@ -723,15 +748,53 @@ parse_entry(struct rd *r, struct manifest *mf, char *line)
 				goto fail;
 			}
 			r->stack = ns;
+			if (r->order) {
+				char *nl = realloc(r->lastnm, nc * 256);
+				if (nl == NULL) {
+					rc = -ENOMEM;
+					goto fail;
+				}
+				r->lastnm = nl;
+			}
 			r->scap = nc;
 		}
-		r->stack[r->sn++] = (uint32_t)mf->n;
+		if (r->order)
+			r->lastnm[r->sn * 256] = '\0';	/* no child seen yet */
+		r->stack[r->sn++] = (uint32_t)idx;
 	}
-	long idx = mf_add(mf, &e);
-	return idx < 0 ? (int)idx : 0;
+	if (r->stream && e.type == MF_FILE) {
+		if (idx / 8 >= r->fbcap) {
+			size_t nc = r->fbcap ? r->fbcap * 2 : 4096;
+			uint8_t *nb;
+			while (idx / 8 >= nc)
+				nc *= 2;
+			if ((nb = realloc(r->fbits, nc)) == NULL) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			memset(nb + r->fbcap, 0, nc - r->fbcap);
+			r->fbits = nb;
+			r->fbcap = nc;
+		}
+		r->fbits[idx / 8] |= (uint8_t)(1u << (idx % 8));
+	}
+	*out = e;
+	return 0;
 fail:
 	mf_entry_clear(&e);
 	return rc;
+}
+
+static int
+parse_entry(struct rd *r, struct manifest *mf, char *line)
+{
+	struct mf_entry e;
+	int rc = parse_entry_into(r, mf, mf->n, line, &e);
+
+	if (rc < 0)
+		return rc;
+	long idx = mf_add(mf, &e);
+	return idx < 0 ? (int)idx : 0;
 }
 
 static int
@@ -785,15 +848,31 @@ parse_meta(struct rd *r, struct manifest *mf, char *line)
 	return seen ? 0 : rd_err(r, "meta line without next_obj");
 }
 
-/* hint: entries expected (0: unknown) */
+/* pass 1 of a stream: every entry is checked and given to fn, not kept */
+struct mf_visit {
+	int	(*fn)(const struct mf_entry *e, void *arg);	/* <0: stop with that */
+	void	*arg;
+	size_t	 count;
+};
+
+static void
+rd_free(struct rd *r)
+{
+	free(r->stack);
+	free(r->fbits);
+	free(r->lastnm);
+}
+
+/* hint: entries expected (0: unknown); v: stream them to v (then *out
+ * holds the meta fields only, and no entry) */
 static int
-read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t errlen)
+read_manifest(FILE *fp, size_t hint, struct rd *rp, struct mf_visit *v, struct manifest **out)
 {
 	struct manifest *mf = mf_new();
 	XXH3_state_t *st = XXH3_createState();
-	struct rd r = { .err = err, .errlen = errlen };
-	char *line = NULL;
-	size_t cap = 0;
+	struct rd r = *rp;
+	char *line = NULL, *err = r.err;
+	size_t cap = 0, errlen = r.errlen;
 	ssize_t len;
 	int rc, done = 0;
 
@@ -808,7 +887,7 @@ read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t er
 	{
 		/* about 90 bytes a line: room for the entries up front (the
 		 * slack is given back at the end) rather than growing */
-		if (hint > 0 && hint < (1u << 26) && mf_reserve(mf, hint + 64) < 0) {
+		if (v == NULL && hint > 0 && hint < (1u << 26) && mf_reserve(mf, hint + 64) < 0) {
 			rc = -ENOMEM;
 			goto out;
 		}
@@ -842,8 +921,9 @@ read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t er
 				rc = rd_err(&r, "bad end line");
 				goto out;
 			}
-			if (count != mf->n) {
-				rc = rd_err(&r, "%zu entries, the end line says %llu", mf->n, count);
+			if (count != (v ? v->count : mf->n)) {
+				rc = rd_err(&r, "%zu entries, the end line says %llu",
+				    v ? v->count : mf->n, count);
 				goto out;
 			}
 			snprintf(want, sizeof(want), "%s", end + 1);
@@ -868,6 +948,15 @@ read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t er
 		} else if (r.line == 2) {
 			if ((rc = parse_meta(&r, mf, line)) < 0)
 				goto out;
+		} else if (v != NULL) {
+			struct mf_entry e;
+			if ((rc = parse_entry_into(&r, mf, v->count, line, &e)) < 0)
+				goto out;
+			rc = v->fn != NULL ? v->fn(&e, v->arg) : 0;
+			mf_entry_clear(&e);
+			if (rc < 0)
+				goto out;
+			v->count++;
 		} else if ((rc = parse_entry(&r, mf, line)) < 0) {
 			goto out;
 		}
@@ -882,10 +971,12 @@ read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t er
 		rc = rd_err(&r, "no end line: an incomplete manifest");
 		goto out;
 	}
-	if (mf->n == 0) {
+	if ((v ? v->count : mf->n) == 0) {
 		rc = rd_err(&r, "no entries");
 		goto out;
 	}
+	if (v != NULL)
+		goto ok;
 	if (mf->cap > mf->n + 16) {	/* give the slack back */
 		struct mf_entry *nv = realloc(mf->e, mf->n * sizeof(*nv));
 		if (nv != NULL) {
@@ -898,6 +989,7 @@ read_manifest(FILE *fp, size_t hint, struct manifest **out, char *err, size_t er
 			rc = rd_err(&r, "two entries with the same name in one directory");
 		goto out;
 	}
+ok:
 	*out = mf;
 	mf = NULL;
 	rc = 0;
@@ -905,7 +997,7 @@ out:
 	if (rc == -ENOMEM && errlen > 0)
 		snprintf(err, errlen, "out of memory");
 	free(line);
-	free(r.stack);
+	*rp = r;
 	XXH3_freeState(st);
 	mf_free(mf);
 	return rc;
@@ -914,7 +1006,11 @@ out:
 int
 mf_read(FILE *fp, struct manifest **out, char *err, size_t errlen)
 {
-	return read_manifest(fp, 0, out, err, errlen);
+	struct rd r = { .err = err, .errlen = errlen };
+	int rc = read_manifest(fp, 0, &r, NULL, out);
+
+	rd_free(&r);
+	return rc;
 }
 
 int
@@ -954,9 +1050,180 @@ mf_load(int savefd, struct manifest **out, char *err, size_t errlen)
 		return rc;
 	}
 	struct stat st;
-	rc = read_manifest(fp, fstat(fd, &st) == 0 ? (size_t)st.st_size / 90 : 0, out, err, errlen);
+	struct rd r = { .err = err, .errlen = errlen };
+	rc = read_manifest(fp, fstat(fd, &st) == 0 ? (size_t)st.st_size / 90 : 0, &r, NULL, out);
+	rd_free(&r);
 	fclose(fp);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* streaming: the previous save's MANIFEST beside a save's walk */
+
+struct mf_stream {
+	FILE		*fp;
+	struct manifest	*hdr;		/* the meta fields (no entries) */
+	size_t		 count;		/* entries in the file */
+	struct rd	 r;
+	char		*line;
+	size_t		 cap;
+	struct mf_entry	 cur;		/* the entry read last */
+	size_t		 curidx, next;	/* its index; the next one's */
+	size_t		 anc;		/* cur's ancestors are r.stack[0..anc) */
+	size_t		 matched;
+	int		 have;		/* cur is read and not passed yet */
+	int		 end;		/* the entries are over (or could not be read) */
+	char		 err[128];
+};
+
+int
+mf_stream_open(int savefd, int (*visit)(const struct mf_entry *e, void *arg), void *arg,
+    struct mf_stream **out, char *err, size_t errlen)
+{
+	struct mf_stream *st = calloc(1, sizeof(*st));
+	struct mf_visit v = { .fn = visit, .arg = arg };
+	int fd = -1, rc;
+
+	*out = NULL;
+	if (st == NULL)
+		return -ENOMEM;
+	st->r = (struct rd){ .err = err, .errlen = errlen, .stream = 1, .order = 1 };
+	if ((fd = openat(savefd, "MANIFEST", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s", strerror(-rc));
+		goto fail;
+	}
+	if ((st->fp = fdopen(fd, "r")) == NULL) {
+		rc = -errno;
+		close(fd);
+		goto fail;
+	}
+	/* pass 1: all of it checked (trailer included) before any is trusted */
+	if ((rc = read_manifest(st->fp, 0, &st->r, &v, &st->hdr)) < 0)
+		goto fail;
+	st->count = v.count;
+	/* pass 2, one entry at a time as the walk asks: from the top */
+	rewind(st->fp);
+	st->r.sn = 0;
+	st->r.line = 0;
+	st->r.err = st->err;
+	st->r.errlen = sizeof(st->err);
+	st->r.order = 0;
+	for (int i = 0; i < 2; i++)	/* header and meta lines */
+		if (getline(&st->line, &st->cap, st->fp) <= 0) {
+			rc = -EIO;
+			snprintf(err, errlen, "read error");
+			goto fail;
+		}
+	st->r.line = 2;
+	*out = st;
+	return 0;
+fail:
+	mf_stream_close(st);
+	return rc;
+}
+
+const struct manifest *
+mf_stream_meta(const struct mf_stream *st)
+{
+	return st->hdr;
+}
+
+size_t
+mf_stream_count(const struct mf_stream *st)
+{
+	return st->count;
+}
+
+size_t
+mf_stream_matched(const struct mf_stream *st)
+{
+	return st->matched;
+}
+
+int
+mf_stream_sorted(const struct mf_stream *st)
+{
+	return !st->r.unsorted;
+}
+
+/* the next entry into cur; 0 at the end, -1 on an error (logged once) */
+static int
+stream_next(struct mf_stream *st)
+{
+	ssize_t len;
+
+	mf_entry_clear(&st->cur);
+	memset(&st->cur, 0, sizeof(st->cur));
+	if (st->end)
+		return 0;
+	len = getline(&st->line, &st->cap, st->fp);
+	st->r.line++;
+	if (len <= 0 || st->line[len - 1] != '\n' || strncmp(st->line, "end ", 4) == 0) {
+		if (len <= 0 || strncmp(st->line, "end ", 4) != 0)
+			slog_notice("the previous MANIFEST could not be read again at line %lu: "
+			    "the rest of its files are copied again", st->r.line);
+		st->end = 1;
+		return 0;
+	}
+	st->line[len - 1] = '\0';
+	if (parse_entry_into(&st->r, st->hdr, st->next, st->line, &st->cur) < 0) {
+		slog_notice("the previous MANIFEST changed under the save (%s): the rest of "
+		    "its files are copied again", st->err);
+		memset(&st->cur, 0, sizeof(st->cur));
+		st->end = 1;
+		return -1;
+	}
+	st->curidx = st->next++;
+	st->anc = st->r.sn - (st->cur.type == MF_DIR);
+	st->have = 1;
+	return 1;
+}
+
+struct mf_entry *
+mf_stream_find(struct mf_stream *st, uint32_t dir, unsigned depth, const char *name,
+    size_t *idx)
+{
+	if (st == NULL || st->r.unsorted)
+		return NULL;
+	if (st->next == 0) {	/* entry 0, the root, is not looked up */
+		if (stream_next(st) <= 0)
+			return NULL;
+		st->have = 0;
+	}
+	for (;;) {
+		if (!st->have && stream_next(st) <= 0)
+			return NULL;
+		/* cur's parent is r.stack[anc - 1]: past dir's subtree, or in it */
+		if (st->anc < depth + 1 || st->r.stack[depth] != dir)
+			return NULL;
+		if (st->anc == depth + 1) {	/* a child of dir */
+			int c = strcmp(st->cur.name, name);
+			if (c == 0) {
+				st->have = 0;
+				st->matched++;
+				*idx = st->curidx;
+				return &st->cur;
+			}
+			if (c > 0)
+				return NULL;
+		}
+		st->have = 0;	/* a name before this one, or below a child: not in the source */
+	}
+}
+
+void
+mf_stream_close(struct mf_stream *st)
+{
+	if (st == NULL)
+		return;
+	mf_entry_clear(&st->cur);
+	if (st->fp != NULL)
+		fclose(st->fp);
+	mf_free(st->hdr);
+	rd_free(&st->r);
+	free(st->line);
+	free(st);
 }
 
 /* ------------------------------------------------------------------ */

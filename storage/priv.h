@@ -108,6 +108,30 @@ int mf_read_buf(const void *buf, size_t len, struct manifest **out, char *err, s
 /* Read SAVEDIR/MANIFEST relative to a directory fd. -ENOENT if none. */
 int mf_load(int savefd, struct manifest **out, char *err, size_t errlen);
 
+/*
+ * The previous save's MANIFEST beside a save's walk, without holding it in
+ * memory (2M entries are 240 MiB).  mf_stream_open reads and checks all of
+ * it as mf_load does (pass 1), giving every entry to visit (which returns
+ * 0, or <0 to stop with that error), then reads it again one entry at a
+ * time as mf_stream_find asks (pass 2).  The walk asks for the children of
+ * a directory in the order the save writes them (strcmp of the names, in
+ * pre-order), so the stream only moves forward: mf_stream_find(dir, depth,
+ * name) returns the child `name` of old directory `dir` (at depth `depth`,
+ * the root 0) and its index, or NULL; the entry is valid until the next
+ * call (its xattrs may be taken).  A manifest whose siblings are not in
+ * that order (mf_stream_sorted 0: not written by pcm-agent) finds nothing.
+ */
+struct mf_stream;
+int mf_stream_open(int savefd, int (*visit)(const struct mf_entry *e, void *arg), void *arg,
+    struct mf_stream **out, char *err, size_t errlen);
+const struct manifest *mf_stream_meta(const struct mf_stream *st);
+size_t mf_stream_count(const struct mf_stream *st);	/* entries, the root included */
+size_t mf_stream_matched(const struct mf_stream *st);	/* entries mf_stream_find returned */
+int mf_stream_sorted(const struct mf_stream *st);
+struct mf_entry *mf_stream_find(struct mf_stream *st, uint32_t dir, unsigned depth,
+    const char *name, size_t *idx);
+void mf_stream_close(struct mf_stream *st);
+
 /* Build the (parent, name) index; then mf_lookup. */
 int mf_index(struct manifest *mf);
 /* Index of the child `name` of directory `parent`, or -1. */

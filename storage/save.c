@@ -35,7 +35,6 @@
 #include "priv.h"
 
 #define W_COPY	0x1	/* new manifest: data to copy */
-#define W_SEEN	0x2	/* old manifest: still in the source */
 #define W_DELTA	0x4	/* new manifest: try a librsync delta against the old object */
 
 /*
@@ -56,6 +55,19 @@ struct pack {
 
 static __thread struct pack *tpack;	/* this worker's pack (threads live one save) */
 
+/* Object ids, collected in runs (see collect_ids) */
+struct idset {
+	uint64_t	*ids;
+	size_t		 n, cap;
+	uint64_t	 last;
+};
+
+/* Packs of the previous save less than half referred to now: their files
+ * are copied again (into new packs), so the old pack goes at the end. */
+struct packuse {
+	uint64_t	id, total, live;
+};
+
 struct hl {		/* (dev, ino) -> first entry, for files with nlink > 1 */
 	uint64_t	 dev, ino;
 	uint32_t	 idx;
@@ -70,7 +82,8 @@ struct save {
 	int			 objfd[256];	/* objects/XX, -1: not there (yet) */
 	int			 objsfd;	/* objects/ */
 	pthread_mutex_t		 objmu;		/* creating an objects/XX */
-	struct manifest		*old, *mf;
+	struct mf_stream	*old;		/* the previous manifest, read beside the walk */
+	struct manifest		*mf;
 	struct hl		*hl;
 	size_t			 hlsize, hln;
 	uint64_t		 srcdev;
@@ -84,9 +97,12 @@ struct save {
 	_Atomic int		 deltas_marked;	/* SAVEDIR/DELTAS created */
 	pthread_mutex_t		 packmu;
 	struct pack		*packs;		/* every pack opened, closed by copy_phase */
-	uint64_t		*old_ids;	/* the previous save's objects, once old is freed */
+	struct idset		 oids;		/* the previous save's objects (pass 1) */
+	uint64_t		*old_ids;	/* = oids, sorted, once complete */
 	size_t			 n_old_ids;
 	int			 have_old_ids;
+	struct packuse		*pu, *pu_cur;	/* the previous save's packs: bytes in each */
+	size_t			 npu, capu;
 	int			 dirty;		/* SAVING was there: a run crashed or failed */
 	int			 marked;	/* this run created SAVING */
 	struct excl		*excl;		/* exclude patterns (exclude.c), NULL: none */
@@ -249,7 +265,9 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 	struct mf_entry e = { 0 };
 	struct stat st;
 	char pbuf[PATH_MAX];
-	long oi = -1, idx;
+	struct mf_entry *o = NULL;	/* the previous save's entry of this name */
+	size_t oi = 0;
+	long idx;
 	int rc = 0, fd = -1;
 
 	e.name = name;		/* owned from here */
@@ -283,7 +301,7 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 		goto out;
 	}
 	if (s->old != NULL && oparent >= 0)
-		oi = mf_lookup(s->old, (uint32_t)oparent, name);
+		o = mf_stream_find(s->old, (uint32_t)oparent, depth, name, &oi);
 	switch (st.st_mode & S_IFMT) {
 	case S_IFREG:
 		if (st.st_nlink > 1) {
@@ -296,8 +314,7 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 			}
 		}
 		e.type = MF_FILE;
-		if (oi >= 0 && same_file(&s->old->e[oi], &e)) {
-			struct mf_entry *o = &s->old->e[oi];
+		if (o != NULL && same_file(o, &e)) {
 			e.obj = o->obj;
 			e.off = o->off;
 			e.packed = o->packed;
@@ -309,7 +326,6 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 			o->nxattrs = 0;
 			s->res->files_reused++;
 		} else {
-			const struct mf_entry *o = oi >= 0 ? &s->old->e[oi] : NULL;
 			e.wflags |= W_COPY;
 			s->prog.files_total++;
 			s->prog.bytes_total += e.size;
@@ -427,8 +443,6 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 		s->res->skipped++;
 		goto out;
 	}
-	if (oi >= 0)
-		s->old->e[oi].wflags |= W_SEEN;
 	uint64_t dev = st.st_dev, ino = st.st_ino;
 	int is_dir = e.type == MF_DIR, first_link = e.type == MF_FILE && st.st_nlink > 1;
 	if ((idx = mf_add(s->mf, &e)) < 0) {
@@ -438,7 +452,7 @@ walk_entry(struct save *s, int dirfd, uint32_t parent, long oparent, char *name,
 	if (first_link && (rc = hl_add(s, dev, ino, (uint32_t)idx)) < 0)
 		goto out;
 	if (is_dir) {
-		long od = (oi >= 0 && s->old->e[oi].type == MF_DIR) ? oi : -1;
+		long od = (o != NULL && o->type == MF_DIR) ? (long)oi : -1;
 		rc = walk_dir(s, fd, (uint32_t)idx, od, depth + 1);
 	}
 out:
@@ -471,12 +485,6 @@ walk_dir(struct save *s, int dirfd, uint32_t idx, long oidx, unsigned depth)
 	free(names);
 	return rc < 0 ? rc : atomic_load(&s->fatal);
 }
-
-/* Packs of the previous save less than half referred to now: their files
- * are copied again (into new packs), so the old pack goes at the end. */
-struct packuse {
-	uint64_t	id, total, live;
-};
 
 static int
 cmp_packuse(const void *a, const void *b)
@@ -515,29 +523,13 @@ packuse_get(struct packuse **pu, size_t *n, size_t *cap, uint64_t id)
 	return &(*pu)[lo];
 }
 
+/* s->pu: the bytes in each pack of the previous save (old_entry) */
 static int
 compact_packs(struct save *s)
 {
-	struct packuse *pu = NULL, key;
-	size_t n = 0, cap = 0;
-	uint64_t last = 0;
-	struct packuse *cur = NULL;
+	struct packuse *pu = s->pu, key;
+	size_t n = s->npu;
 
-	/* the table is per pack, not per run of one pack's files: the workers'
-	 * packs interleave, so runs are as many as files (memory at 200k) */
-	for (size_t i = 0; i < s->old->n; i++) {
-		const struct mf_entry *o = &s->old->e[i];
-		if (o->type != MF_FILE || !o->packed)
-			continue;
-		if (cur == NULL || o->obj != last) {
-			if ((cur = packuse_get(&pu, &n, &cap, o->obj)) == NULL) {
-				free(pu);
-				return -ENOMEM;
-			}
-			last = o->obj;
-		}
-		cur->total += o->size;
-	}
 	if (n == 0)
 		return 0;
 	for (size_t i = 0; i < s->mf->n; i++) {
@@ -566,7 +558,6 @@ compact_packs(struct save *s)
 		s->prog.bytes_total += e->size;
 		s->need += e->size;
 	}
-	free(pu);
 	return 0;
 }
 
@@ -980,35 +971,90 @@ sort_uniq(uint64_t *ids, size_t n)
  * the end of a save when the manifest is largest).
  */
 static int
+ids_add(struct idset *is, uint64_t id)
+{
+	if (id == 0 || id == is->last)
+		return 0;
+	is->last = id;
+	if (is->n == is->cap && (is->n = sort_uniq(is->ids, is->n)) + 1 > is->cap / 2) {
+		size_t nc = is->cap ? is->cap * 2 : 1024;
+		uint64_t *nv = realloc(is->ids, nc * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		is->ids = nv;
+		is->cap = nc;
+	}
+	is->ids[is->n++] = id;
+	return 0;
+}
+
+/* sorted and distinct now; never NULL (an empty set is not "no set") */
+static int
+ids_done(struct idset *is)
+{
+	if (is->ids == NULL && (is->ids = malloc(sizeof(*is->ids))) == NULL)
+		return -ENOMEM;
+	is->n = sort_uniq(is->ids, is->n);
+	return 0;
+}
+
+static int
 collect_ids(const struct manifest *mf, uint64_t **out, size_t *nout)
 {
-	uint64_t *ids, last = 0;
-	size_t n = 0, cap = 1024;
+	struct idset is = { 0 };
 
 	*out = NULL;
 	*nout = 0;
-	if ((ids = malloc(cap * sizeof(*ids))) == NULL)
-		return -ENOMEM;
 	for (size_t i = 0; i < mf->n; i++) {
 		const struct mf_entry *e = &mf->e[i];
-		if (e->type != MF_FILE || e->obj == 0 || e->obj == last ||
-		    (e->wflags & MF_W_DROP))
+		if (e->type != MF_FILE || (e->wflags & MF_W_DROP))
 			continue;
-		last = e->obj;
-		if (n == cap && (n = sort_uniq(ids, n)) > cap / 2) {
-			uint64_t *nv = realloc(ids, cap * 2 * sizeof(*ids));
-			if (nv == NULL) {
-				free(ids);
-				return -ENOMEM;
-			}
-			ids = nv;
-			cap *= 2;
+		if (ids_add(&is, e->obj) < 0) {
+			free(is.ids);
+			return -ENOMEM;
 		}
-		ids[n++] = e->obj;
 	}
-	*out = ids;
-	*nout = sort_uniq(ids, n);
+	if (ids_done(&is) < 0) {
+		free(is.ids);
+		return -ENOMEM;
+	}
+	*out = is.ids;
+	*nout = is.n;
 	return 0;
+}
+
+/* pass 1 over the previous manifest (mf_stream_open): its objects, and the
+ * bytes in each of its packs (the table is per pack, not per run of one
+ * pack's files: the workers' packs interleave, so runs are as many as
+ * files) */
+static int
+old_entry(const struct mf_entry *e, void *arg)
+{
+	struct save *s = arg;
+
+	if (e->type != MF_FILE || e->obj == 0)
+		return 0;
+	if (ids_add(&s->oids, e->obj) < 0)
+		return -ENOMEM;
+	if (e->packed) {
+		if (s->pu_cur == NULL || s->pu_cur->id != e->obj) {
+			s->pu_cur = packuse_get(&s->pu, &s->npu, &s->capu, e->obj);
+			if (s->pu_cur == NULL)
+				return -ENOMEM;
+		}
+		s->pu_cur->total += e->size;
+	}
+	return 0;
+}
+
+static void
+old_forget(struct save *s)	/* what old_entry collected */
+{
+	free(s->oids.ids);
+	memset(&s->oids, 0, sizeof(s->oids));
+	free(s->pu);
+	s->pu = s->pu_cur = NULL;
+	s->npu = s->capu = 0;
 }
 
 /* Remove every object (and leftover temp file) that is not in ids[n]
@@ -1200,7 +1246,11 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		rc = seterr(res, rc, "cannot create %s/objects: %s", savedir, strerror(-rc));
 		goto out;
 	}
-	rc = mf_load(s.savefd, &s.old, err, sizeof(err));
+	/* the previous manifest: checked whole, its object ids and pack use
+	 * taken, then read again beside the walk (not held in memory) */
+	rc = mf_stream_open(s.savefd, old_entry, &s, &s.old, err, sizeof(err));
+	if (rc < 0)
+		old_forget(&s);
 	if (rc == -EBADMSG)
 		slog_notice("the previous save in %s is not complete (%s): making a full save",
 		    savedir, err);
@@ -1208,9 +1258,23 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		rc = seterr(res, rc, "cannot read %s/MANIFEST: %s", savedir, err);
 		goto out;
 	}
+	if (s.old != NULL) {
+		if (ids_done(&s.oids) < 0) {
+			rc = seterr(res, -ENOMEM, "out of memory");
+			goto out;
+		}
+		s.old_ids = s.oids.ids;
+		s.n_old_ids = s.oids.n;
+		s.oids.ids = NULL;
+		s.have_old_ids = 1;
+		if (!mf_stream_sorted(s.old))
+			slog_notice("%s/MANIFEST does not list its entries in the order pcm-agent "
+			    "writes them: every file is copied again", savedir);
+	}
 	{
 		int applied;
-		if ((rc = delta_recover(s.savefd, s.objfd, s.old ? s.old->gen : 0, &applied)) < 0) {
+		const struct manifest *om = s.old ? mf_stream_meta(s.old) : NULL;
+		if ((rc = delta_recover(s.savefd, s.objfd, om ? om->gen : 0, &applied)) < 0) {
 			rc = seterr(res, rc, "cannot apply the pending delta logs in %s: %s",
 			    savedir, strerror(-rc));
 			goto out;
@@ -1221,31 +1285,30 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 	}
 	/* objects from a crashed or failed run: nothing refers to them */
 	s.dirty = faccessat(s.savefd, SAVING, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	if ((s.dirty || (s.old == NULL && !fresh)) && (rc = gc_objects(&s, s.old, 0)) < 0) {
+	if ((s.dirty || (s.old == NULL && !fresh)) &&
+	    (rc = gc_ids(&s, s.old ? s.old_ids : NULL, s.n_old_ids, 0)) < 0) {
 		rc = seterr(res, rc, "cannot clean %s/objects: %s", savedir, strerror(-rc));
 		goto out;
 	}
 	unlinkat(s.savefd, "MANIFEST.tmp", 0);
-
-	/* the previous save's object ids (to clean up if this save fails),
-	 * taken now: the sort's scratch is gone before the new manifest grows */
-	if (s.old != NULL) {
-		if ((rc = collect_ids(s.old, &s.old_ids, &s.n_old_ids)) < 0)
-			goto out;
-		s.have_old_ids = 1;
-	}
 
 	/* phase 1: walk */
 	if ((s.mf = mf_new()) == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (s.old != NULL && mf_reserve(s.mf, s.old->n + s.old->n / 16 + 1024) < 0) {
-		rc = -ENOMEM;
-		goto out;
+	if (s.old != NULL) {
+		size_t on = mf_stream_count(s.old);
+		if (mf_reserve(s.mf, on + on / 16 + 1024) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		s.next_obj = mf_stream_meta(s.old)->next_obj;
+		s.mf->gen = mf_stream_meta(s.old)->gen + 1;
+	} else {
+		s.next_obj = 1;
+		s.mf->gen = 1;
 	}
-	s.next_obj = s.old ? s.old->next_obj : 1;
-	s.mf->gen = (s.old ? s.old->gen : 0) + 1;
 	{
 		struct mf_entry root = { 0 };
 		if (fstat(s.srcfd, &st) < 0 || (root.name = strdup(".")) == NULL) {
@@ -1268,19 +1331,15 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		seterr(res, rc, "cannot walk %s: %s", source, strerror(-rc));
 		goto out;
 	}
-	if (s.old != NULL)
-		for (size_t i = 1; i < s.old->n; i++)
-			if (!(s.old->e[i].wflags & W_SEEN))
-				res->removed++;
-
-	if (s.old != NULL && (rc = compact_packs(&s)) < 0)
-		goto out;
-	/* the previous manifest is not needed any more, but for its object
-	 * ids (collected before the walk): give its memory back */
 	if (s.old != NULL) {
-		mf_free(s.old);
+		/* each previous entry is found at most once (names are unique) */
+		res->removed = mf_stream_count(s.old) - 1 - mf_stream_matched(s.old);
+		if ((rc = compact_packs(&s)) < 0)
+			goto out;
+		mf_stream_close(s.old);
 		s.old = NULL;
 	}
+	old_forget(&s);
 
 	/* the space it takes */
 	if (fstatvfs(s.savefd, &sv) == 0) {
@@ -1416,9 +1475,7 @@ out:
 	progress_stop(pt);
 	/* the new objects of a failed save */
 	if (rc < 0 && s.mf != NULL && s.objsfd >= 0) {
-		if (s.old != NULL)
-			gc_objects(&s, s.old, 0);
-		else if (s.have_old_ids)
+		if (s.have_old_ids)
 			gc_ids(&s, s.old_ids, s.n_old_ids, 0);
 		else
 			gc_objects(&s, NULL, 0);
@@ -1441,9 +1498,10 @@ done:
 		close(s.savefd);
 	free(s.hl);
 	free(s.old_ids);
+	old_forget(&s);
 	free(rsrc);
 	free(rsave);
-	mf_free(s.old);
+	mf_stream_close(s.old);
 	mf_free(s.mf);
 	excl_free(s.excl);
 	pthread_mutex_destroy(&s.mu);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_manifest.c - manifest encode/decode, every check of the parser, lookup */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cu.h"
 #include "priv.h"
@@ -335,12 +337,177 @@ test_parser_errors(void)
 	free(t);
 }
 
+/* ------------------------------------------------------------------ */
+/* the streamed previous manifest (save.c) finds what mf_lookup finds */
+
+static const char *const stream_names[] = {
+	"a", "a b", "aa", "B", "b", "-", "%", "z", "\x80x", "\xff", "n\nl", "ab",
+};
+#define NSTREAM_NAMES (sizeof(stream_names) / sizeof(stream_names[0]))
+
+static int
+cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* a random tree below `parent`, children in strcmp order, pre-order */
+static void
+gen_tree(struct manifest *mf, uint32_t parent, int depth, unsigned *seed)
+{
+	const char *pick[NSTREAM_NAMES];
+	size_t k = 0;
+
+	for (size_t i = 0; i < NSTREAM_NAMES; i++)
+		if (rand_r(seed) % 100 < (depth == 0 ? 80 : 45))
+			pick[k++] = stream_names[i];
+	qsort(pick, k, sizeof(*pick), cmpstr);
+	for (size_t i = 0; i < k; i++) {
+		int r = rand_r(seed) % 10;
+		int type = depth < 4 && r < 4 ? MF_DIR : r < 8 ? MF_FILE : MF_SYMLINK;
+		uint32_t idx = (uint32_t)mf->n;
+
+		add(mf, type, parent, pick[i]);
+		if (type == MF_SYMLINK)
+			mf->e[idx].target = xstrdup("t");
+		if (type == MF_DIR)
+			gen_tree(mf, idx, depth + 1, seed);
+	}
+}
+
+static struct manifest *
+random_manifest(unsigned seed)
+{
+	struct manifest *mf = mf_new();
+
+	CU_ASSERT_FATAL(mf != NULL);
+	add(mf, MF_DIR, 0, ".");
+	gen_tree(mf, 0, 0, &seed);
+	return mf;
+}
+
+static int
+count_visit(const struct mf_entry *e, void *arg)
+{
+	(void)e;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int
+fail_visit(const struct mf_entry *e, void *arg)
+{
+	(void)arg;
+	return e->type == MF_SYMLINK ? -ENOMEM : 0;
+}
+
+static void
+test_stream(void)
+{
+	char dir[] = "/tmp/test_manifest.XXXXXX", err[256];
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CU_ASSERT_FATAL(dfd >= 0);
+	for (unsigned round = 0; round < 60; round++) {
+		struct manifest *old = random_manifest(round * 2 + 1), *now =
+		    random_manifest(round * 2 + 2), *mem = NULL;
+		struct mf_stream *st = NULL;
+		size_t visited = 0, found = 0;
+		long *od = calloc(now->n, sizeof(*od));
+		unsigned *depth = calloc(now->n, sizeof(*depth)), seed = round;
+
+		CU_ASSERT_FATAL(od != NULL && depth != NULL);
+		CU_ASSERT_FATAL(mf_write_tmp(dfd, old) == 0 && mf_commit(dfd) == 0);
+		CU_ASSERT_FATAL(mf_load(dfd, &mem, err, sizeof(err)) == 0);
+		CU_ASSERT_FATAL(mf_stream_open(dfd, count_visit, &visited, &st, err,
+		    sizeof(err)) == 0);
+		CU_ASSERT_EQUAL(visited, old->n);
+		CU_ASSERT_EQUAL(mf_stream_count(st), old->n);
+		CU_ASSERT(mf_stream_sorted(st));
+		/* the walk: every entry of `now` in its order, looked up below a
+		 * directory that was found; some not looked up (excluded) */
+		od[0] = 0;
+		for (size_t i = 1; i < now->n; i++) {
+			const struct mf_entry *e = &now->e[i];
+			long want = -1;
+			size_t got_idx = 0;
+			struct mf_entry *got = NULL;
+
+			od[i] = -1;
+			depth[i] = depth[e->parent] + 1;
+			if (od[e->parent] < 0 || rand_r(&seed) % 8 == 0)
+				continue;
+			want = mf_lookup(mem, (uint32_t)od[e->parent], e->name);
+			got = mf_stream_find(st, (uint32_t)od[e->parent], depth[e->parent], e->name,
+			    &got_idx);
+			CU_ASSERT_EQUAL(got != NULL, want >= 0);
+			if (got == NULL || want < 0)
+				continue;
+			found++;
+			CU_ASSERT_EQUAL(got_idx, (size_t)want);
+			CU_ASSERT_STRING_EQUAL(got->name, e->name);
+			CU_ASSERT_EQUAL(got->type, mem->e[want].type);
+			if (e->type == MF_DIR && got->type == MF_DIR)
+				od[i] = want;
+		}
+		CU_ASSERT(found > 0);
+		CU_ASSERT_EQUAL(mf_stream_matched(st), found);
+		mf_stream_close(st);
+		mf_free(mem);
+		mf_free(old);
+		mf_free(now);
+		free(od);
+		free(depth);
+	}
+	/* out of order (not written by pcm-agent): read, but nothing found */
+	{
+		struct manifest *mf = mf_new();
+		struct mf_stream *st = NULL;
+		size_t idx, visited = 0;
+
+		add(mf, MF_DIR, 0, ".");
+		add(mf, MF_FILE, 0, "b");
+		add(mf, MF_FILE, 0, "a");
+		CU_ASSERT_FATAL(mf_write_tmp(dfd, mf) == 0 && mf_commit(dfd) == 0);
+		CU_ASSERT_FATAL(mf_stream_open(dfd, count_visit, &visited, &st, err,
+		    sizeof(err)) == 0);
+		CU_ASSERT_EQUAL(visited, 3);
+		CU_ASSERT(!mf_stream_sorted(st));
+		CU_ASSERT(mf_stream_find(st, 0, 0, "b", &idx) == NULL);
+		mf_stream_close(st);
+		/* a visitor's error stops the read with it */
+		mf->e[2].type = MF_SYMLINK;
+		mf->e[2].target = xstrdup("t");
+		CU_ASSERT_FATAL(mf_write_tmp(dfd, mf) == 0 && mf_commit(dfd) == 0);
+		CU_ASSERT_EQUAL(mf_stream_open(dfd, fail_visit, NULL, &st, err, sizeof(err)), -ENOMEM);
+		CU_ASSERT(st == NULL);
+		mf_free(mf);
+	}
+	/* damaged: refused as mf_load refuses it */
+	{
+		int fd = openat(dfd, "MANIFEST", O_WRONLY | O_APPEND);
+		struct mf_stream *st = NULL;
+		CU_ASSERT_FATAL(fd >= 0);
+		CU_ASSERT(write(fd, "x\n", 2) == 2);
+		close(fd);
+		CU_ASSERT_EQUAL(mf_stream_open(dfd, NULL, NULL, &st, err, sizeof(err)), -EBADMSG);
+		CU_ASSERT(strstr(err, "after the end line") != NULL);
+		unlinkat(dfd, "MANIFEST", 0);
+		CU_ASSERT_EQUAL(mf_stream_open(dfd, NULL, NULL, &st, err, sizeof(err)), -ENOENT);
+	}
+	close(dfd);
+	rmdir(dir);
+}
+
 static const struct cu_test tests[] = {
 	{ "every entry type and hostile names survive encode/decode", test_roundtrip },
 	{ "dropped entries and their hardlinks are left out", test_drop },
 	{ "paths below the saved root are found as ls and restore --path take them",
 	    test_find_path },
 	{ "the parser rejects damage, truncation and escaping names", test_parser_errors },
+	{ "the streamed previous manifest finds what the index finds, in walk order",
+	    test_stream },
 	{ NULL, NULL },
 };
 
