@@ -61,19 +61,55 @@ log_to_stderr(void)
 	return use_stderr;
 }
 
-void
-log_vlog(int pri, const char *fmt, va_list ap)
+/*
+ * msg with every control character (and DEL) and every byte that is not
+ * part of a UTF-8 character, or is a C1 control, written \xHH: messages
+ * carry file names from /scratch, which any user chooses, and a name must
+ * not move root's cursor, retitle its terminal, or forge a line of the log.
+ * NULL when out of memory.
+ */
+char *
+log_clean(const char *msg)
 {
-	if (pri == LOG_DEBUG && verbose < 1)
-		return;
-	if (pri == LOG_INFO && verbose < 0)
-		return;
-	if (use_syslog) {
-		va_list cp;
-		va_copy(cp, ap);
-		vsyslog(pri, fmt, cp);
-		va_end(cp);
+	const unsigned char *p = (const unsigned char *)msg;
+	char *out = malloc(strlen(msg) * 4 + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	while (*p) {
+		size_t n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ? 2 :
+		    *p >= 0xf0 && *p <= 0xf4 ? 3 : 0, k;
+
+		if (n > 0) {
+			for (k = 1; k <= n && (p[k] & 0xc0) == 0x80; k++)
+				;
+			if (k > n && !(p[0] == 0xc2 && p[1] < 0xa0) &&	/* C1 controls */
+			    !(p[0] == 0xe0 && p[1] < 0xa0) && !(p[0] == 0xed && p[1] >= 0xa0) &&
+			    !(p[0] == 0xf0 && p[1] < 0x90) && !(p[0] == 0xf4 && p[1] >= 0x90)) {
+				memcpy(o, p, n + 1);
+				o += n + 1;
+				p += n + 1;
+				continue;
+			}
+		}
+		if (*p < 0x20 || *p >= 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else
+			*o++ = (char)*p;
+		p++;
 	}
+	*o = '\0';
+	return out;
+}
+
+static void
+log_emit(int pri, const char *msg)
+{
+	char *clean = log_clean(msg);
+	const char *m = clean != NULL ? clean : "(a message, not shown: out of memory)";
+
+	if (use_syslog)
+		syslog(pri, "%s", m);
 	if (use_stderr) {
 		const char *tag = "";
 
@@ -83,31 +119,41 @@ log_vlog(int pri, const char *fmt, va_list ap)
 			tag = "warning: ";
 		else if (pri == LOG_DEBUG)
 			tag = "debug: ";
-		fprintf(stderr, "%s: %s", log_ident, tag);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		fprintf(stderr, "%s: %s%s\n", log_ident, tag, m);
 		fflush(stderr);
 	}
+	free(clean);
+}
+
+void
+log_vlog(int pri, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+
+	if (pri == LOG_DEBUG && verbose < 1)
+		return;
+	if (pri == LOG_INFO && verbose < 0)
+		return;
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	log_emit(pri, msg != NULL ? msg : "(a message, not shown: out of memory)");
+	free(msg);
 }
 
 static void
 log_errno(int pri, int saved, const char *fmt, va_list ap)
 {
-	char *msg = NULL;
+	char *msg = NULL, *full = NULL;
 
-	if (vasprintf(&msg, fmt, ap) == -1) {
-		log_vlog(pri, fmt, ap);
-		return;
-	}
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	if (msg != NULL && asprintf(&full, "%s: %s", msg, strerror(saved)) == -1)
+		full = NULL;
 	/* one call so that syslog gets one line */
-	if (use_syslog)
-		syslog(pri, "%s: %s", msg, strerror(saved));
-	if (use_stderr) {
-		fprintf(stderr, "%s: %s%s: %s\n", log_ident,
-		    pri <= LOG_ERR ? "error: " : "warning: ", msg, strerror(saved));
-		fflush(stderr);
-	}
+	log_emit(pri <= LOG_ERR ? pri : LOG_WARNING,
+	    full != NULL ? full : "(a message, not shown: out of memory)");
 	free(msg);
+	free(full);
 }
 
 void

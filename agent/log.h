@@ -34,6 +34,9 @@ void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_vlog(int pri, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* msg with control characters and bytes that are not UTF-8 as \xHH
+ * (malloc'd; NULL: out of memory): every message goes through it */
+char *log_clean(const char *msg);
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

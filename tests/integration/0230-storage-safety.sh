@@ -92,3 +92,18 @@ done
 stop_pid $racer
 echo "what the restores under the race said:"; sed 's/[0-9]\+/N/g' "$T/restores.log" | sort | uniq -c
 ok "8 restores while dst/a was swapped with a link to outside: nothing written outside"
+
+# a user's file name is not a terminal escape nor a forged log line in what
+# root reads: a socket (skipped with a notice naming it) called ESC]2;...BEL
+# with a newline, and a FIFO's parent directory likewise
+mkdir -p "$T/esc"
+python3 - "$T/esc" <<'PY'
+import socket, sys, os
+socket.socket(socket.AF_UNIX).bind(os.path.join(sys.argv[1], '\x1b]2;owned\x07\npcm-agent: all good'))
+PY
+assert_rc 0 pcm save --source "$T/esc" --target "$TG"
+assert_contains "$OUT" 'skipping socket' "socket notice"
+assert_contains "$OUT" '\x1b]2;owned\x07\x0apcm-agent: all good' "the name escaped"
+case "$OUT" in *$'\x1b'* | *$'\x07'*) fail "a raw control character reached the terminal: $OUT" ;; esac
+assert_eq "$(printf '%s\n' "$OUT" | grep -c '^pcm-agent: all good')" 0 "a forged log line"
+ok "hostile names are escaped in every message (\\xHH)"
