@@ -379,17 +379,25 @@ rlog_flush(struct rlog *l)
 	return 0;
 }
 
+/* data for [off, off + n): records of at most IOBUF bytes, which is what
+ * log_replay (and FORMAT.md 7.1) accepts, however much comes at once */
 static void
 rlog_put(struct rlog *l, uint64_t off, const void *d, size_t n)
 {
-	if (l->err || n == 0)
-		return;
-	if (l->data.n > 0 && (off != l->off + l->data.n || l->data.n + n > IOBUF))
-		rlog_flush(l);
-	if (l->data.n == 0)
-		l->off = off;
-	if (bb_put(&l->data, d, n) < 0)
-		l->err = -ENOMEM;
+	const unsigned char *p = d;
+
+	while (n > 0 && !l->err) {
+		size_t c = n > IOBUF ? IOBUF : n;
+		if (l->data.n > 0 && (off != l->off + l->data.n || l->data.n + c > IOBUF))
+			rlog_flush(l);
+		if (l->data.n == 0)
+			l->off = off;
+		if (bb_put(&l->data, p, c) < 0)
+			l->err = -ENOMEM;
+		off += c;
+		p += c;
+		n -= c;
+	}
 }
 
 /* a copy command of the delta: new[outpos..+len] = old[where..+len] */
@@ -800,6 +808,21 @@ log_replay(int lfd, int ofd, int crashpoints)
 	return rc;
 }
 
+/* hdr (24 bytes read) is the header of a log of object `oname` (hex id)
+ * written for the manifest of generation gen: else it is of a save that
+ * never committed, torn, or not this object's (damage), and not applied */
+static int
+log_ours(const unsigned char hdr[24], const char *oname, uint64_t gen)
+{
+	char *end;
+	unsigned long long id;
+
+	errno = 0;
+	id = strtoull(oname, &end, 16);
+	return memcmp(hdr, LOG_MAGIC, 8) == 0 && be(hdr + 8, 8) == gen && errno == 0 &&
+	    *end == '\0' && be(hdr + 16, 8) == id;
+}
+
 /* Apply dirfd/ID.log to dirfd/ID if it is of generation gen; remove it.
  * Returns 1 applied, 0 discarded (another generation), -errno. */
 static int
@@ -816,7 +839,7 @@ log_apply(int dirfd, const char *lname, uint64_t gen)
 	oname[blen] = '\0';
 	if ((lfd = openat(dirfd, lname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -errno;
-	if (read(lfd, hdr, 24) != 24 || memcmp(hdr, LOG_MAGIC, 8) != 0 || be(hdr + 8, 8) != gen) {
+	if (read(lfd, hdr, 24) != 24 || !log_ours(hdr, oname, gen)) {
 		rc = 0;		/* torn, or of a manifest that never was: drop it */
 		goto drop;
 	}
@@ -859,7 +882,7 @@ delta_overlay(int dirfd, uint64_t id, uint64_t gen, int tmpdirfd)
 	snprintf(lname, sizeof(lname), "%s.log", oname);
 	if ((lfd = openat(dirfd, lname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? -ENOENT : -errno;
-	if (read(lfd, hdr, 24) != 24 || memcmp(hdr, LOG_MAGIC, 8) != 0 || be(hdr + 8, 8) != gen) {
+	if (read(lfd, hdr, 24) != 24 || !log_ours(hdr, oname, gen)) {
 		rc = -ENOENT;	/* not of this manifest: the object is as it was */
 		goto out;
 	}

@@ -60,3 +60,24 @@ for pt in save-renamed:1 delta-record:2; do
 	[ ! -e "$sd/DELTAS" ] || fail "$pt: DELTAS left once writable"
 	ok "killed at $pt, target read-only: restore and verify through the logs, target untouched"
 done
+
+# a log of one object under another's name (damage: pcm-agent never writes
+# one) is dropped, not applied: big2's pending log planted as the log of
+# `small`'s object would rewrite it into 20 MiB of big2's changes
+rm -rf "$TG/pcm-agent" && tar -C "$TG" -xSf "$T/base.tar"
+assert_rc 137 env PCM_TEST_CRASH_AT=save-renamed:1 "$PCM" -c "$PCM_CONF" save --source "$S" --target "$TG"
+sd=$(savedir_of "$TG")
+obj_of() {	# NAME: the object id of the file called NAME (one here), as named in objects/
+	local h
+	h=$(awk -v n="$1" '$1 == "f" && $3 == n { sub(/@.*/, "", $11); print $11 }' "$sd/MANIFEST")
+	[ -n "$h" ] && printf '%016x\n' "$((16#$h))"
+}
+small=$(obj_of small) big2=$(obj_of big2)
+[ -n "$small" ] && [ -n "$big2" ] || fail "no objects for small and big2 in the MANIFEST"
+[ -f "$sd/objects/${big2: -2}/$big2.log" ] || fail "big2 has no pending log"
+cp "$sd/objects/${big2: -2}/$big2.log" "$sd/objects/${small: -2}/$small.log"
+rm -rf "$D/out" && mkdir "$D/out"
+assert_rc 0 pcm restore --from "$TG" --to "$D/out"
+compare_trees "$T/ref-new" "$D/out" >"$T/cmp.log" || { cat "$T/cmp.log"; fail "restore with a foreign log"; }
+[ ! -e "$sd/objects/${small: -2}/$small.log" ] || fail "the foreign log was left"
+ok "a delta log under another object's name is dropped, not applied"

@@ -343,9 +343,10 @@ def pending_log(objdir, name, gen):
     except FileNotFoundError:
         return None
     hdr = os.read(fd, 24)
-    if len(hdr) < 24 or hdr[:8] != LOG_MAGIC or int.from_bytes(hdr[8:16], "big") != gen:
+    if (len(hdr) < 24 or hdr[:8] != LOG_MAGIC or int.from_bytes(hdr[8:16], "big") != gen
+            or int.from_bytes(hdr[16:24], "big") != int(name, 16)):
         os.close(fd)
-        return None             # a save that never committed: ignored
+        return None             # a save that never committed (or another object's): ignored
     return fd
 
 
