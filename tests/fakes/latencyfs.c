@@ -493,7 +493,9 @@ lfs_copy_file_range(const char *pin, struct fuse_file_info *fin, off_t oin, cons
 	return n < 0 ? -errno : n;
 }
 
-/* xattrs by path: through /proc/self/fd of an O_PATH fd, so symlinks are not followed */
+/* xattrs by path: through /proc/self/fd of an O_PATH|O_NOFOLLOW fd, with
+ * the calls that follow a link (the magic link leads to the inode itself,
+ * a symlink's too; the l* calls would act on the /proc link and fail) */
 static int
 xpath(const char *path, char *buf, size_t size, int *fd)
 {
@@ -512,7 +514,7 @@ lfs_setxattr(const char *path, const char *name, const char *value, size_t size,
 	op(OP_SETXATTR);
 	if ((rc = xpath(path, p, sizeof(p), &fd)) < 0)
 		return rc;
-	rc = lsetxattr(p, name, value, size, flags) < 0 ? -errno : 0;
+	rc = setxattr(p, name, value, size, flags) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
 }
@@ -527,7 +529,7 @@ lfs_getxattr(const char *path, const char *name, char *value, size_t size)
 	op(OP_GETXATTR);
 	if ((rc = xpath(path, p, sizeof(p), &fd)) < 0)
 		return rc;
-	n = lgetxattr(p, name, value, size);
+	n = getxattr(p, name, value, size);
 	rc = n < 0 ? -errno : (int)n;
 	close(fd);
 	return rc;
@@ -543,7 +545,7 @@ lfs_listxattr(const char *path, char *list, size_t size)
 	op(OP_LISTXATTR);
 	if ((rc = xpath(path, p, sizeof(p), &fd)) < 0)
 		return rc;
-	n = llistxattr(p, list, size);
+	n = listxattr(p, list, size);
 	rc = n < 0 ? -errno : (int)n;
 	close(fd);
 	return rc;
@@ -558,7 +560,7 @@ lfs_removexattr(const char *path, const char *name)
 	op(OP_REMOVEXATTR);
 	if ((rc = xpath(path, p, sizeof(p), &fd)) < 0)
 		return rc;
-	rc = lremovexattr(p, name) < 0 ? -errno : 0;
+	rc = removexattr(p, name) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
 }
