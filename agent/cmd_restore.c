@@ -180,6 +180,10 @@ cmd_restore(struct pcm_ctx *ctx, int argc, char **argv)
 	if (!ctx->json && res.quarantined > 0)
 		printf("moved aside %llu entries that were in the way to %s\n",
 		    (unsigned long long)res.quarantined, res.quarantine);
+	if (!ctx->json && res.meta_failed > 0)
+		printf("%llu entries restored without all their metadata (owner, mode, xattrs or "
+		    "times: named above; does %s take them?)\n",
+		    (unsigned long long)res.meta_failed, to);
 	if (!ctx->json && res.links_split > 0)
 		printf("restored %llu hard links as separate files: their other names are "
 		    "outside the selected paths\n", (unsigned long long)res.links_split);

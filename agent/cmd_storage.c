@@ -211,6 +211,8 @@ storage_print_json_paths(const char *op, int ok, const char *path1, const char *
 			    json_object_new_string(r->quarantine));
 		json_object_object_add(o, "links_split",
 		    json_object_new_int64((int64_t)r->links_split));
+		json_object_object_add(o, "meta_failed",
+		    json_object_new_int64((int64_t)r->meta_failed));
 	}
 	if (npaths > 0) {
 		struct json_object *a = json_object_new_array();

@@ -67,6 +67,7 @@ struct rst {
 	struct stor_progress	 prog;
 	_Atomic int		 fatal;
 	_Atomic uint64_t	 bad;
+	_Atomic uint64_t	 metafail;	/* entries without all their metadata */
 	pthread_mutex_t		 mu;
 	struct { uint64_t id, size; int fd, ready; } *pk;	/* open packs (pkmu) */
 	size_t			 npk, pkcap, pklast;
@@ -368,9 +369,8 @@ apply_meta_fd(int fd, const struct mf_entry *e, const char *dest, const char *pa
 		const struct mf_xattr *x = &e->xattrs[i];
 		if (!owned && strcmp(x->name, "security.capability") == 0)
 			continue;
-		if (fsetxattr(fd, x->name, x->value, x->len, 0) < 0 && errno != ENOTSUP &&
-		    rc == 0)
-			rc = -errno;
+		if (fsetxattr(fd, x->name, x->value, x->len, 0) < 0 && rc == 0)
+			rc = -errno;	/* ENOTSUP too: a saved ACL that is not restored is lost */
 	}
 	if (fchmod(fd, mode) < 0 && rc == 0)
 		rc = -errno;
@@ -378,6 +378,18 @@ apply_meta_fd(int fd, const struct mf_entry *e, const char *dest, const char *pa
 	if (futimens(fd, ts) < 0 && rc == 0)
 		rc = -errno;
 	return rc;
+}
+
+/* the data of entry idx is in place, but not all of its metadata: counted
+ * (the summary says so) and named */
+static void
+meta_failed(struct rst *r, uint32_t idx, int rc)
+{
+	char pbuf[PATH_MAX];
+
+	atomic_fetch_add(&r->metafail, 1);
+	slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
+	    mf_path(r->mf, idx, pbuf, sizeof(pbuf)), strerror(-rc));
 }
 
 static void
@@ -769,8 +781,7 @@ rfile_run(void *p, void *arg)
 		goto out;
 	}
 	if ((rc = apply_meta_fd(fd, e, r->dest, mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)))) < 0)
-		slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
-		    mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
+		meta_failed(r, j->idx, rc);
 	if ((rc = place(r, dirfd, fd, tmp, j->idx)) < 0) {
 		rst_fatal(r, rc, "cannot name %s/%s: %s", r->dest,
 		    mf_path(r->mf, j->idx, pbuf, sizeof(pbuf)), strerror(-rc));
@@ -822,8 +833,7 @@ dir_final(struct rst *r, uint32_t idx)
 	if (r->dfd[idx] < 0)
 		return;
 	if ((rc = apply_meta_fd(r->dfd[idx], e, r->dest, mf_path(r->mf, idx, pbuf, sizeof(pbuf)))) < 0)
-		slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
-		    mf_path(r->mf, idx, pbuf, sizeof(pbuf)), strerror(-rc));
+		meta_failed(r, idx, rc);
 	close(r->dfd[idx]);
 	r->dfd[idx] = -1;
 	if (idx != 0)
@@ -946,15 +956,25 @@ restore_dir(struct rst *r, struct dirstack *ds, int dfd, uint32_t i, const struc
 			return rc;
 		old = NULL;
 	}
-	if (old == NULL) {
-		if (mkdirat(dfd, e->name, 0700) < 0)
-			return rst_fatal(r, -errno, "cannot create %s/%s: %s", r->dest,
-			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
-		created = 1;
+	for (int tries = 0;; tries++) {
+		if (old == NULL) {
+			if (mkdirat(dfd, e->name, 0700) < 0)
+				return rst_fatal(r, -errno, "cannot create %s/%s: %s", r->dest,
+				    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
+			created = 1;
+		}
+		if ((fd = dirstack_goto(ds, r->mf, i, dir_popped, r)) >= 0)
+			break;
+		/* gone or replaced between the look and the open (its owner's
+		 * rmdir or rename, a stale network cache): made again, what
+		 * took its place moved aside; a user cannot fail the restore */
+		if (tries == 3 || (fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP))
+			return rst_fatal(r, fd, "cannot open %s/%s: %s", r->dest,
+			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-fd));
+		if (fd != -ENOENT && (rc = clear_way(r, dfd, i)) < 0)
+			return rc;
+		old = NULL;
 	}
-	if ((fd = dirstack_goto(ds, r->mf, i, dir_popped, r)) < 0)
-		return rst_fatal(r, fd, "cannot open %s/%s: %s", r->dest,
-		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-fd));
 	/* not ours after all (it cannot be: its parent is root-only): never
 	 * give it the saved metadata (r->dfd[i] stays -1) */
 	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
@@ -987,15 +1007,20 @@ restore_special(struct rst *r, int dfd, uint32_t i, const struct stat *old)
 			return rc;
 		old = NULL;
 	}
-	if (old == NULL && mknodat(dfd, e->name, type | 0600, (dev_t)e->rdev) < 0) {
-		rc = -errno;
-		rst_fatal(r, rc, "cannot create %s/%s: %s", r->dest,
-		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
-		return rc;
+	for (int tries = 0;; tries++) {
+		if (old == NULL && mknodat(dfd, e->name, type | 0600, (dev_t)e->rdev) < 0) {
+			rc = -errno;
+			rst_fatal(r, rc, "cannot create %s/%s: %s", r->dest,
+			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(errno));
+			return rc;
+		}
+		if ((fd = safe_openat(dfd, e->name, O_PATH, 0, 0)) >= 0)
+			break;
+		if (tries == 3 || fd != -ENOENT)	/* gone since the look: made again */
+			return rst_fatal(r, fd, "cannot open %s/%s: %s", r->dest,
+			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-fd));
+		old = NULL;
 	}
-	if ((fd = safe_openat(dfd, e->name, O_PATH, 0, 0)) < 0)
-		return rst_fatal(r, fd, "cannot open %s/%s: %s", r->dest,
-		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-fd));
 	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != type) {
 		close(fd);
 		return rst_fatal(r, -EAGAIN, "%s/%s was replaced while it was restored",
@@ -1015,8 +1040,7 @@ restore_special(struct rst *r, int dfd, uint32_t i, const struct stat *old)
 	if (utimensat(AT_FDCWD, proc, ts, 0) < 0 && rc == 0)
 		rc = -errno;
 	if (rc < 0)
-		slog_notice("%s/%s: cannot set owner, mode, xattrs or times: %s", r->dest,
-		    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-rc));
+		meta_failed(r, i, rc);
 	close(fd);
 	return 0;
 }
@@ -1066,9 +1090,11 @@ meta:
 		}
 		if (fd >= 0)
 			close(fd);
-		if (rc < 0)
+		if (rc < 0) {
+			atomic_fetch_add(&r->metafail, 1);
 			slog_notice("%s/%s: cannot set the xattrs of the symlink: %s", r->dest,
 			    mf_path(r->mf, i, pbuf, sizeof(pbuf)), strerror(-rc));
+		}
 	}
 	return 0;
 }
@@ -1459,6 +1485,7 @@ stor_restore(const char *savedir, const char *dest, const struct stor_opts *opts
 	res->bytes = r.prog.bytes_total;
 	res->files_copied = atomic_load((_Atomic uint64_t *)&r.prog.files_done);
 	res->bytes_copied = atomic_load((_Atomic uint64_t *)&r.prog.bytes_done);
+	res->meta_failed = atomic_load(&r.metafail);
 	if (res->quarantined > 0)
 		slog_warn("%llu entries that were in the way in %s were moved aside to %s",
 		    (unsigned long long)res->quarantined, dest, res->quarantine);

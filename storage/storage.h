@@ -137,6 +137,9 @@ struct stor_result {
 	uint64_t	bytes_excluded;	/* with everything below them; their bytes */
 	uint64_t	links_split;	/* restore with paths: hard links whose file is
 					 * outside them, restored as a file of their own */
+	uint64_t	meta_failed;	/* restore: entries whose owner, mode, xattrs or
+					 * times could not all be set (each named in a
+					 * warning; the data is restored and verified) */
 };
 
 /*

@@ -320,6 +320,11 @@ step_restore_run(struct plan *p, struct step_out *out)
 	}
 	plan_jset_str(p->j, "restore_result", "restored");
 	plan_jset_int(p->j, "restore_bytes", (int64_t)res.bytes_copied);
+	if (res.meta_failed > 0) {	/* the data is there: not a reason to keep the cluster down */
+		plan_jset_int(p->j, "restore_meta_failed", (int64_t)res.meta_failed);
+		log_notice("%llu entries of %s restored without all their metadata (named above)",
+		    (unsigned long long)res.meta_failed, p->eph);
+	}
 	if (res.quarantined > 0)
 		return plan_out(out, STEP_DONE, "%llu entries, %s written, checksums "
 		    "verified; %llu entries in the way moved aside to %s",
