@@ -50,8 +50,9 @@ echo "trees in $B; $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 104
 	"load average $(cut -d' ' -f1-3 /proc/loadavg) at the start ($(date -u '+%F %H:%M UTC'))"
 
 # run NAME N CMD...: drop caches, pause, run CMD under GNU time; appends
-# "NAME|N|seconds|maxrss_kb|load1|files" to $B/results (files: the count
-# pcm-agent's summary line reports, - for the other tools)
+# "NAME|N|seconds|maxrss_kb|load1|files|cpu" to $B/results (files: the count
+# pcm-agent's summary line reports, - for the other tools; cpu: user + system
+# seconds, what the tool itself costs whatever the disk does)
 run() {
 	local name=$1 n=$2; shift 2
 	sync; echo 3 >/proc/sys/vm/drop_caches; sleep 1
@@ -63,15 +64,16 @@ rss, out = os.path.join(b, "rss"), os.path.join(b, "out")
 load = open("/proc/loadavg").read().split()[0]
 t0 = time.monotonic()
 with open(out, "w") as f:
-    status = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", rss] + cmd, stdout=f)
+    status = subprocess.call(["/usr/bin/time", "-f", "%M %U %S", "-o", rss] + cmd, stdout=f)
 t = time.monotonic() - t0
 text = open(out).read()
 if status != 0:
     sys.stderr.write("bench-scale: %s failed: %s\n%s" % (name, " ".join(cmd), text))
     sys.exit(1)
-maxrss = int(open(rss).read().split()[-1])
+maxrss, user, syst = open(rss).read().split()[-3:]
 m = re.search(r"entries, (\d+) files,", text)
-print("%s|%s|%.3f|%d|%s|%s" % (name, n, t, maxrss, load, m.group(1) if m else "-"))
+print("%s|%s|%.3f|%d|%s|%s|%.2f" % (name, n, t, int(maxrss), load, m.group(1) if m else "-",
+                                     float(user) + float(syst)))
 PY
 }
 
@@ -106,14 +108,14 @@ report() {	# title, the rows of results since the last report
 import sys
 rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
 print("\n== %s" % sys.argv[2])
-print("%-12s %9s %9s %9s %9s %11s %6s" % ("tool", "files", "seconds", "files/s", "pcm x",
-      "peak RSS", "load"))
+print("%-12s %9s %9s %9s %9s %11s %6s %8s" % ("tool", "files", "seconds", "files/s", "pcm x",
+      "peak RSS", "load", "CPU s"))
 ref = [float(r[2]) for r in rows if r[0] == "pcm-agent"]
-for name, n, t, rss, load, files in rows:
+for name, n, t, rss, load, files, cpu in rows:
     t = float(t)
-    print("%-12s %9s %9.2f %9.0f %9.2f %7.1f MiB %6s" % (name, files if files != "-" else n,
+    print("%-12s %9s %9.2f %9.0f %9.2f %7.1f MiB %6s %8s" % (name, files if files != "-" else n,
           t, int(n) / t if t > 0 else 0, t / ref[0] if ref and ref[0] > 0 else 0,
-          int(rss) / 1024, load))
+          int(rss) / 1024, load, cpu))
 PY
 	cat "$B/results" >>"$B/all"
 	: >"$B/results"
@@ -156,22 +158,23 @@ import sys
 bound = float(sys.argv[2])
 full, nochg = {}, {}
 for l in open(sys.argv[1]):
-    name, n, t, rss, load, files = l.rstrip("\n").split("|")
+    name, n, t, rss, load, files, cpu = l.rstrip("\n").split("|")
     if name != "pcm-agent":
         continue
     d = full if int(n) not in full else nochg
-    d[int(n)] = (float(t), int(rss) / 1024)
+    d[int(n)] = (float(t), int(rss) / 1024, float(cpu))
 ns = sorted(full)
-print("\n== growth (pcm-agent; linear: time ratio = files ratio; RSS bound %g MiB)" % bound)
+print("\n== growth (pcm-agent; linear: time ratio = files ratio; RSS bound %g MiB;"
+      " CPU: user + system seconds)" % bound)
 for title, d in (("full save", full), ("no-change save", nochg)):
     for n in ns:
-        t, r = d[n]
-        print("%-15s %9d files %9.2f s %9.0f files/s %7.1f MiB %s" % (title, n, t, n / t,
-              r, "ok" if r <= bound else "OVER %g MiB" % bound))
+        t, r, c = d[n]
+        print("%-15s %9d files %9.2f s %9.0f files/s %7.1f MiB %7.2f s CPU %s" % (title, n, t,
+              n / t, r, c, "ok" if r <= bound else "OVER %g MiB" % bound))
     for n in ns[1:]:
         a, b = d[ns[0]], d[n]
-        print("%-15s %d -> %d files (x%.1f): time x%.2f, RSS x%.2f, RSS per file %+.0f B" % (
-              title, ns[0], n, n / ns[0], b[0] / a[0], b[1] / a[1],
-              (b[1] - a[1]) * 1048576 / (n - ns[0])))
+        print("%-15s %d -> %d files (x%.1f): time x%.2f, CPU x%.2f, RSS x%.2f, RSS per file "
+              "%+.0f B" % (title, ns[0], n, n / ns[0], b[0] / a[0],
+              b[2] / a[2] if a[2] > 0 else 0, b[1] / a[1], (b[1] - a[1]) * 1048576 / (n - ns[0])))
 PY
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end ($(date -u '+%F %H:%M UTC'))"
