@@ -214,6 +214,12 @@ storage_print_json_paths(const char *op, int ok, const char *path1, const char *
 		json_object_object_add(o, "meta_failed",
 		    json_object_new_int64((int64_t)r->meta_failed));
 	}
+	if (strcmp(op, "verify") == 0) {
+		json_object_object_add(o, "files_reread",
+		    json_object_new_int64((int64_t)r->files_reread));
+		json_object_object_add(o, "files_known",
+		    json_object_new_int64((int64_t)r->files_known));
+	}
 	if (npaths > 0) {
 		struct json_object *a = json_object_new_array();
 

@@ -69,7 +69,7 @@ struct rst {
 	_Atomic uint64_t	 bad;
 	_Atomic uint64_t	 metafail;	/* entries without all their metadata */
 	pthread_mutex_t		 mu;
-	struct { uint64_t id, size; int fd, ready; } *pk;	/* open packs (pkmu) */
+	struct { uint64_t id, size; int fd, ready; struct stat st; } *pk; /* open packs (pkmu) */
 	size_t			 npk, pkcap, pklast;
 	pthread_mutex_t		 pkmu;
 	pthread_cond_t		 pkcv;		/* a pack's open finished */
@@ -219,10 +219,11 @@ own_objfd(struct rst *r, const struct mf_entry *e)
 /*
  * Pack `id`, opened once for all its files by the first thread that needs
  * it (the others wait for that open; a failure is kept for all of them):
- * its fd (closed by close_packs) and size, or -errno.
+ * its fd (closed by close_packs) and size (and, when stp is not NULL, its
+ * whole stat as of that open), or -errno.
  */
 static int
-pack_fd(struct rst *r, uint64_t id, uint64_t *size)
+pack_fd_st(struct rst *r, uint64_t id, uint64_t *size, struct stat *stp)
 {
 	struct stat st;
 	size_t i;
@@ -244,6 +245,8 @@ pack_fd(struct rst *r, uint64_t id, uint64_t *size)
 		r->pklast = i;
 		fd = r->pk[i].fd;
 		*size = r->pk[i].size;
+		if (stp != NULL)
+			*stp = r->pk[i].st;
 		pthread_mutex_unlock(&r->pkmu);
 		return fd;
 	}
@@ -261,6 +264,7 @@ pack_fd(struct rst *r, uint64_t id, uint64_t *size)
 	r->pk[r->npk].fd = -1;
 	r->pk[r->npk].size = 0;
 	r->pk[r->npk].ready = 0;
+	memset(&r->pk[r->npk].st, 0, sizeof(r->pk[r->npk].st));
 	r->npk++;
 	pthread_mutex_unlock(&r->pkmu);
 
@@ -274,27 +278,21 @@ pack_fd(struct rst *r, uint64_t id, uint64_t *size)
 		;
 	r->pk[i].fd = fd;
 	r->pk[i].size = fd >= 0 ? (uint64_t)st.st_size : 0;
+	if (fd >= 0)
+		r->pk[i].st = st;
 	r->pk[i].ready = 1;
 	*size = r->pk[i].size;
+	if (stp != NULL)
+		*stp = r->pk[i].st;
 	pthread_cond_broadcast(&r->pkcv);
 	pthread_mutex_unlock(&r->pkmu);
 	return fd;
 }
 
-/* The fd holding e's data: its own object (the caller closes it), or its
- * pack (*shared = 1: not closed).  -errno if missing.  On a read-only
- * target with pending delta logs, an object with a log of the manifest's
- * generation is read from a patched private copy. */
 static int
-entry_objfd(struct rst *r, const struct mf_entry *e, int *shared)
+pack_fd(struct rst *r, uint64_t id, uint64_t *size)
 {
-	uint64_t size;
-
-	*shared = 0;
-	if (!e->packed)
-		return own_objfd(r, e);
-	*shared = 1;
-	return pack_fd(r, e->obj, &size);
+	return pack_fd_st(r, id, size, NULL);
 }
 
 static void
@@ -401,22 +399,88 @@ bad_entry(struct rst *r, uint32_t idx, const char *why)
 	slog_warn("%s: %s", mf_path(r->mf, idx, pbuf, sizeof(pbuf)), why);
 }
 
-/* verify: read an object back and check it against its entry */
+/*
+ * verify: the run's state around the restore's (the workers' arg).  The
+ * workers open and stat the objects themselves (on a network target each
+ * open and stat is a round trip, and they were the main thread's, one
+ * after the other); a pack is opened and stat'ed once for all its files
+ * (pack_fd_st).  vmu guards now.o (the own objects stat'ed); the entries
+ * are recorded by the main thread, the packs after the workers are done.
+ */
+struct vfy {
+	struct rst		 r;		/* first: wq's arg is a struct vfy * */
+	const struct vset	*old;		/* incremental: the last verify's, else NULL */
+	struct vset		 now;		/* what this one reads (VERIFIED) */
+	pthread_mutex_t		 vmu;
+	_Atomic uint64_t	 reread, known, known_bytes;
+	_Atomic int		 nomem;		/* now is incomplete: no VERIFIED */
+};
+
+/* verify one file: open and stat its object (a pack: once for all its
+ * files), then unless an incremental verify finds it verified before and
+ * unchanged since, read it back and check it against its entry */
 static void
 rjob_run(void *p, void *arg)
 {
 	struct rjob *j = p;
-	struct rst *r = arg;
+	struct vfy *v = arg;
+	struct rst *r = &v->r;
 	const struct mf_entry *e = &r->mf->e[j->idx];
 	unsigned char h[16];
-	char pbuf[PATH_MAX];
+	char pbuf[PATH_MAX], nm[32];
 	struct stat st;
-	int rc, werr = 0;
+	uint64_t psize;
+	int rc, dfd, werr = 0, statted = 0, size_ok;
 
 	if (atomic_load(&r->fatal))
 		goto out;
-	if (fstat(j->objfd, &st) < 0 || (e->packed ?
-	    (uint64_t)st.st_size < j->objoff + e->size : (uint64_t)st.st_size != e->size)) {
+	j->objoff = e->packed ? e->off : 0;
+	if (e->packed) {
+		j->shared = 1;
+		j->objfd = pack_fd_st(r, e->obj, &psize, &st);
+	} else {
+		/* incremental: an own object verified before is only stat'ed
+		 * (by name: one lookup, where an open costs four round trips);
+		 * one that is not (or is not there) is opened as always */
+		if (v->old != NULL && !r->ro_deltas && !atomic_load(&v->nomem) &&
+		    (dfd = objdir(r, (unsigned)(e->obj & 0xff))) >= 0) {
+			snprintf(nm, sizeof(nm), "%016llx", (unsigned long long)e->obj);
+			statted = fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode) && vset_has(v->old, e, &st);
+		}
+		j->objfd = statted ? -1 : own_objfd(r, e);
+	}
+	if (!statted && j->objfd < 0) {
+		j->objfd = -1;
+		bad_entry(r, j->idx, "its saved object is missing");
+		goto out;
+	}
+	if (!e->packed && !statted && fstat(j->objfd, &st) < 0) {
+		rst_fatal(r, -errno, "cannot stat the object of an entry in %s: %s", r->savedir,
+		    strerror(errno));
+		goto out;
+	}
+	if (!e->packed) {
+		pthread_mutex_lock(&v->vmu);
+		if (vset_add_obj(&v->now, e->obj, &st) < 0)
+			atomic_store(&v->nomem, 1);
+		pthread_mutex_unlock(&v->vmu);
+	}
+	size_ok = e->packed ? (uint64_t)st.st_size >= j->objoff + e->size :
+	    (uint64_t)st.st_size == e->size;
+	if (statted || (v->old != NULL && !atomic_load(&v->nomem) && vset_has(v->old, e, &st))) {
+		/* verified before, the object unchanged since: only its size */
+		if (!size_ok)
+			bad_entry(r, j->idx, "its saved object has the wrong size "
+			    "(the save is damaged)");
+		atomic_fetch_add(&v->known, 1);
+		atomic_fetch_add(&v->known_bytes, e->size);
+		atomic_fetch_add((_Atomic uint64_t *)&r->prog.bytes_done, e->size);
+		atomic_fetch_add((_Atomic uint64_t *)&r->prog.files_done, 1);
+		goto out;
+	}
+	atomic_fetch_add(&v->reread, 1);
+	if (!size_ok) {
 		bad_entry(r, j->idx, "its saved object has the wrong size (the save is damaged)");
 		goto out;
 	}
@@ -1539,95 +1603,55 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
     int incremental)
 {
 	static const struct stor_opts defopts;
-	struct vset old = { 0 }, now = { 0 };
-	uint64_t known_bytes = 0;
-	int rec_ok = 1;
-	struct rst r = { 0 };
+	struct vset old = { 0 };
+	struct vfy v = { 0 };
+	struct rst *r = &v.r;
 	struct progress_thread *pt = NULL;
 	struct wq *q = NULL;
 	double t0 = now_mono();
 	int rc, lockfd = -1;
 
 	memset(res, 0, sizeof(*res));
-	r.o = opts ? opts : &defopts;
-	r.res = res;
-	r.savedir = savedir;
-	r.dest = "";
-	r.destfd = r.qfd = r.tmpdirfd = r.objroot = -1;
+	r->o = opts ? opts : &defopts;
+	r->res = res;
+	r->savedir = savedir;
+	r->dest = "";
+	r->destfd = r->qfd = r->tmpdirfd = r->objroot = -1;
 	for (int i = 0; i < 256; i++)
-		r.objfd[i] = -1;
-	pthread_mutex_init(&r.mu, NULL);
-	pthread_mutex_init(&r.pkmu, NULL);
-	pthread_cond_init(&r.pkcv, NULL);
+		r->objfd[i] = -1;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->pkmu, NULL);
+	pthread_cond_init(&r->pkcv, NULL);
+	pthread_mutex_init(&v.vmu, NULL);
 	raise_nofile();
-	if ((rc = open_save(&r, &lockfd)) < 0)
+	if ((rc = open_save(r, &lockfd)) < 0)
 		goto out;
 	/* after recover(): an object a delta just updated has a new ctime */
-	if (incremental && (rc = vset_load(r.savefd, &old)) < 0) {
+	if (incremental && (rc = vset_load(r->savefd, &old)) < 0) {
 		slog_notice("%s/VERIFIED: %s: re-reading every object", savedir,
 		    rc == -EBADMSG ? "damaged" : strerror(-rc));
 		vset_free(&old);
 	}
-	for (size_t i = 0; i < r.mf->n; i++)
-		if (r.mf->e[i].type == MF_FILE) {
-			r.prog.files_total++;
-			r.prog.bytes_total += r.mf->e[i].size;
+	if (incremental && old.no > 0 && old.ne > 0)
+		v.old = &old;	/* else everything is read, as by the full verify */
+	for (size_t i = 0; i < r->mf->n; i++)
+		if (r->mf->e[i].type == MF_FILE) {
+			r->prog.files_total++;
+			r->prog.bytes_total += r->mf->e[i].size;
 		}
-	if ((q = wq_new(r.o->workers > 0 ? r.o->workers : workers_auto(r.savefd, 0), rjob_run, &r)) == NULL) {
+	if ((q = wq_new(r->o->workers > 0 ? r->o->workers : workers_auto(r->savefd, 0), rjob_run,
+	    &v)) == NULL) {
 		rc = seterr(res, -ENOMEM, "out of memory");
 		goto out;
 	}
-	pt = progress_start(r.o, &r.prog);
-	for (uint32_t i = 1; i < r.mf->n && !atomic_load(&r.fatal); i++) {
-		const struct mf_entry *e = &r.mf->e[i];
+	pt = progress_start(r->o, &r->prog);
+	/* no I/O on the target here: the workers open and stat the objects */
+	for (uint32_t i = 1; i < r->mf->n && !atomic_load(&r->fatal); i++) {
+		const struct mf_entry *e = &r->mf->e[i];
 		struct rjob *j;
 
 		if (e->type != MF_FILE)
 			continue;
-		if ((j = calloc(1, sizeof(*j))) == NULL) {
-			rst_fatal(&r, -ENOMEM, "out of memory");
-			break;
-		}
-		j->idx = i;
-		j->objfd = -1;
-		if (e->obj != 0 && (j->objfd = entry_objfd(&r, e, &j->shared)) < 0) {
-			bad_entry(&r, i, "its saved object is missing");
-			free(j);
-			continue;
-		}
-		j->objoff = e->packed ? e->off : 0;
-		if (e->obj != 0) {
-			struct stat st;
-			int nomem = 0;
-
-			if (fstat(j->objfd, &st) < 0) {
-				rst_fatal(&r, -errno, "cannot stat the object of an entry in %s: %s",
-				    savedir, strerror(errno));
-				if (!j->shared)
-					close(j->objfd);
-				free(j);
-				break;
-			}
-			if (vset_add_obj(&now, e->obj, &st) < 0 || vset_add_ent(&now, e) < 0)
-				nomem = 1;
-			if (!nomem && incremental && vset_has(&old, e, &st)) {
-				/* verified before, the object unchanged since: only its size */
-				if (e->packed ? (uint64_t)st.st_size < e->off + e->size :
-				    (uint64_t)st.st_size != e->size)
-					bad_entry(&r, i, "its saved object has the wrong size "
-					    "(the save is damaged)");
-				res->files_known++;
-				known_bytes += e->size;
-				atomic_fetch_add((_Atomic uint64_t *)&r.prog.bytes_done, e->size);
-				atomic_fetch_add((_Atomic uint64_t *)&r.prog.files_done, 1);
-				if (!j->shared)
-					close(j->objfd);
-				free(j);
-				continue;
-			}
-			if (nomem)	/* then no VERIFIED is written */
-				rec_ok = 0;
-		}
 		if (e->obj == 0) {	/* empty file: nothing to read, the checksum must be of "" */
 			unsigned char h[16];
 			int werr;
@@ -1635,23 +1659,36 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 			if (zfd >= 0 && copy_range(zfd, 0, -1, 0, 0, CD_WHOLE | CD_HASHV(e), h, NULL,
 			    &werr, NULL) == 0 &&
 			    memcmp(h, e->hash, 16) != 0)
-				bad_entry(&r, i, "checksum mismatch");
+				bad_entry(r, i, "checksum mismatch");
 			if (zfd >= 0)
 				close(zfd);
-			free(j);
 			continue;
 		}
-		res->files_reread++;
+		if ((j = calloc(1, sizeof(*j))) == NULL) {
+			rst_fatal(r, -ENOMEM, "out of memory");
+			break;
+		}
+		j->idx = i;
+		j->objfd = -1;
+		if (vset_add_ent(&v.now, e) < 0)	/* then no VERIFIED is written */
+			atomic_store(&v.nomem, 1);
 		wq_push(q, j);
 	}
 	wq_finish(q);
 	q = NULL;
-	res->bad = atomic_load(&r.bad);
-	res->entries = r.mf->n;
-	res->files = r.prog.files_total;
-	res->bytes = r.prog.bytes_total;
-	res->bytes_copied = atomic_load((_Atomic uint64_t *)&r.prog.bytes_done) - known_bytes;
-	if ((rc = atomic_load(&r.fatal)) < 0)
+	/* the packs, as each was stat'ed when it was opened (once) */
+	for (size_t i = 0; i < r->npk; i++)
+		if (r->pk[i].fd >= 0 && vset_add_obj(&v.now, r->pk[i].id, &r->pk[i].st) < 0)
+			atomic_store(&v.nomem, 1);
+	res->files_reread = atomic_load(&v.reread);
+	res->files_known = atomic_load(&v.known);
+	res->bad = atomic_load(&r->bad);
+	res->entries = r->mf->n;
+	res->files = r->prog.files_total;
+	res->bytes = r->prog.bytes_total;
+	res->bytes_copied = atomic_load((_Atomic uint64_t *)&r->prog.bytes_done) -
+	    atomic_load(&v.known_bytes);
+	if ((rc = atomic_load(&r->fatal)) < 0)
 		goto out;
 	if (res->bad > 0) {
 		rc = seterr(res, -EBADMSG, "%llu files of the save in %s did not check out "
@@ -1660,29 +1697,30 @@ verify_impl(const char *savedir, const struct stor_opts *opts, struct stor_resul
 	}
 	/* all good: record it (not on a read-only target; a failure costs
 	 * only a longer incremental verify next time) */
-	if (lockfd >= 0 && rec_ok) {
-		int wrc = vset_write(r.savefd, &now, r.mf->gen);
+	if (lockfd >= 0 && !atomic_load(&v.nomem)) {
+		int wrc = vset_write(r->savefd, &v.now, r->mf->gen);
 		if (wrc < 0)
 			slog_notice("cannot write %s/VERIFIED: %s (the next incremental verify "
 			    "re-reads everything)", savedir, strerror(-wrc));
 	}
 	rc = 0;
 out:
-	vset_free(&old);
-	vset_free(&now);
 	wq_finish(q);
-	close_packs(&r);
+	vset_free(&old);
+	vset_free(&v.now);
+	close_packs(r);
 	progress_stop(pt);
 	res->seconds = now_mono() - t0;
-	close_objects(&r);
+	close_objects(r);
 	if (lockfd >= 0)
 		close(lockfd);
-	if (r.savefd >= 0)
-		close(r.savefd);
-	mf_free(r.mf);
-	pthread_mutex_destroy(&r.mu);
-	pthread_mutex_destroy(&r.pkmu);
-	pthread_cond_destroy(&r.pkcv);
+	if (r->savefd >= 0)
+		close(r->savefd);
+	mf_free(r->mf);
+	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->pkmu);
+	pthread_cond_destroy(&r->pkcv);
+	pthread_mutex_destroy(&v.vmu);
 	return rc;
 }
 

@@ -28,6 +28,8 @@
 #   BENCH_NET_TOOLS="rsync fpsync cp xrsync"   the tools pcm-agent is compared
 #                       with (at 200k files rsync alone takes 77 min at 1 ms)
 #
+# Then the verify of pcm-agent's save (full and --incremental) next to
+# rsync -c -n (the copy compared with the source by checksum).
 # Prints a table per dataset, delay and direction: seconds, ratio to
 # pcm-agent (>1: pcm-agent is faster), operations per file (from latencyfs'
 # counters), peak RSS, and the counters of the busiest kinds.
@@ -210,6 +212,17 @@ for ds in $SETS; do
 		use cp && run "cp -a" "$nf" "$d" sh -c "cp -a '$MNT/cp' '$B/r-cp' && sync"
 		use xrsync && run "xargs -P16 rsync" "$nf" "$d" bash -c "xrsync '$MNT/xrsync' '$B/r-xrsync' && sync"
 		report "$ds: restore from the network target, $d us per operation"
+		# verify: pcm-agent reads its save back (the full verify, then the
+		# incremental one over it: only stat's); rsync's users compare the
+		# copy with the source by checksum (-c, a dry run: reads both)
+		for w in $PCMW; do
+			run "$(pcmname "$w")" "$nf" "$d" $PCM -c "$B/pcm-$w.conf" verify --target "$MNT/pcm"
+			run "$(pcmname "$w") --incremental" "$nf" "$d" $PCM -c "$B/pcm-$w.conf" verify \
+				--target "$MNT/pcm" --incremental
+		done
+		use rsync && run "rsync -aHAXc -n" "$nf" "$d" sh -c \
+			"out=\$(rsync -aHAXc -n --out-format=%n '$B/$ds/' '$MNT/rsync/') && [ -z \"\$out\" ]"
+		report "$ds: verify of the copy on the network target, $d us per operation"
 		# every copy is whole
 		for r in pcm $TOOLS; do
 			diff -r "$B/$ds" "$B/r-$r" >/dev/null ||
