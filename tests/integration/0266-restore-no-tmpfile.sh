@@ -11,10 +11,7 @@
 # new inode, and no temporary name is left behind.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-storage.sh"
-LFS=$PCM_BUILD/tests/fakes/latencyfs
-[ -x "$LFS" ] || fail "no $LFS: libfuse3-dev was missing at build time (packaging/install-deps)"
-[ -e /dev/fuse ] || skip "no /dev/fuse"
-command -v fusermount3 >/dev/null || fail "fusermount3 missing (packaging/install-deps installs it)"
+lfs_need
 export AWS_EC2_METADATA_DISABLED=true
 printf 'cluster_name = notmpfile\nworkers = 2\n' >>"$PCM_CONF"
 
@@ -26,10 +23,7 @@ make_tree "$S"
 assert_rc 0 pcm save --source "$S" --target "$T/tgt"
 
 mkdir -p "$T/dst/real" "$NET"
-bg latencyfs "$LFS" --delay-us=0 --xattrs "$T/dst/real" "$NET"
-LPID=$BG_PID
-at_exit "fusermount3 -u '$NET' 2>/dev/null"
-wait_for 10 "latencyfs mounted" findmnt -n -M "$NET" -t fuse.latencyfs
+lfs_mount "$T/dst/real" "$NET" --delay-us=0 --xattrs
 python3 - "$NET" <<'PY' || fail "O_TMPFILE works on latencyfs now: this test no longer covers the other path (give it a filesystem without O_TMPFILE)"
 import errno, os, sys
 try:
@@ -56,17 +50,14 @@ ok "restore without O_TMPFILE: random O_EXCL names renamed into place, the tree 
 assert_rc 0 pcm restore --from "$T/tgt" --to "$NET"
 compare_trees "$S" "$NET" sock >"$T/cmp.log" || { cat "$T/cmp.log"; fail "a second restore changed the tree"; }
 ok "a second restore over it keeps it whole"
-fusermount3 -u "$NET"
-wait_for 10 "latencyfs gone" sh -c "! kill -0 $LPID 2>/dev/null"
+lfs_umount "$NET"
 
 # a destination that takes no xattrs (latencyfs without --xattrs): the
 # data is restored and verified, exit 0, and the summary counts the
 # entries that lost metadata (each named in a warning), as rsync -X would
 # report them: 5 with xattrs or ACLs, 2 symlinks with trusted.* xattrs
 rm -rf "$T/dst/real" && mkdir -p "$T/dst/real"
-bg latencyfs2 "$LFS" --delay-us=0 "$T/dst/real" "$NET"
-LPID=$BG_PID
-wait_for 10 "latencyfs mounted" findmnt -n -M "$NET" -t fuse.latencyfs
+lfs_mount "$T/dst/real" "$NET" --delay-us=0
 assert_rc 0 pcm restore --from "$T/tgt" --to "$NET"
 assert_contains "$OUT" "7 entries restored without all their metadata" "the summary counts them"
 assert_contains "$OUT" "dir/random.bin: cannot set owner, mode, xattrs or times" "a warning names each"
@@ -79,5 +70,4 @@ assert_eq "$(stat -c '%a %u %Y' "$NET/dir/random.bin")" "$(stat -c '%a %u %Y' "$
 rm -rf "$T/dst/real"/* && assert_rc 0 pcm --json restore --from "$T/tgt" --to "$NET"
 assert_eq "$(echo "$OUT" | grep "^{" | json_get 'd["meta_failed"]')" 7 "--json meta_failed"
 ok "xattrs refused by the destination: data restored, the entries counted and named"
-fusermount3 -u "$NET"
-wait_for 10 "latencyfs gone" sh -c "! kill -0 $LPID 2>/dev/null"
+lfs_umount "$NET"

@@ -10,10 +10,7 @@
 # --path restore, and a verify).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-storage.sh"
-LFS=$PCM_BUILD/tests/fakes/latencyfs
-[ -x "$LFS" ] || fail "no $LFS: libfuse3-dev was missing at build time (packaging/install-deps)"
-[ -e /dev/fuse ] || skip "no /dev/fuse"
-command -v fusermount3 >/dev/null || fail "fusermount3 missing (packaging/install-deps installs it)"
+lfs_need
 export AWS_EC2_METADATA_DISABLED=true
 printf 'cluster_name = netops\nworkers = 2\n' >>"$PCM_CONF"
 
@@ -23,47 +20,33 @@ for i in 1 2 3; do head -c $((300000 + i)) /dev/urandom >"$S/big/b$i"; done
 for i in $(seq 20); do printf 'small %d\n' "$i" >"$S/small/s$i"; done
 ln -s ../big/b1 "$S/small/link"
 
-LPID=
-mount_lfs() {
-	rm -f "$T/counts"
-	bg latencyfs "$LFS" --delay-us=200 --mib-us=1000 --counts="$T/counts" "$NET" "$NET"
-	LPID=$BG_PID
-	wait_for 10 "latencyfs mounted" findmnt -n -M "$NET" -t fuse.latencyfs
-}
-umount_lfs() {
-	fusermount3 -u "$NET" || fail "cannot unmount latencyfs"
-	wait_for 10 "latencyfs gone" sh -c "! kill -0 $LPID 2>/dev/null"
-	[ -s "$T/counts" ] || fail "latencyfs wrote no counts"
-}
-at_exit "fusermount3 -u '$NET' 2>/dev/null"
-count() { awk -v k="$1" '$1 == k { print $2 }' "$T/counts"; }
 
-mount_lfs
+lfs_count_mount "$NET" --delay-us=200 --mib-us=1000
 assert_rc 0 pcm save --source "$S" --target "$NET"
-umount_lfs
+lfs_count_umount "$NET"
 sd=$(savedir_of "$NET")
 ndirs=$(find "$sd/objects" -mindepth 1 -maxdepth 1 -type d | wc -l)
 [ "$ndirs" -ge 2 ] && [ "$ndirs" -le 8 ] || fail "the save has $ndirs object directories, want a few"
 
 for what in full path verify; do
 	rm -rf "$T/dst"
-	mount_lfs
+	lfs_count_mount "$NET" --delay-us=200 --mib-us=1000
 	case $what in
 	full) assert_rc 0 pcm restore --from "$NET" --to "$T/dst" ;;
 	path) assert_rc 0 pcm restore --from "$NET" --to "$T/dst" --path big --path small/s3 ;;
 	verify) assert_rc 0 pcm verify --target "$NET" ;;
 	esac
-	umount_lfs
-	look=$(count getattr)
-	echo "$what: $(count total) operations, $look getattr (lookups), $ndirs object directories"
+	lfs_count_umount "$NET"
+	look=$(lfs_count getattr)
+	echo "$what: $(lfs_count total) operations, $look getattr (lookups), $ndirs object directories"
 	# the save directory, its lock, MANIFEST, objects/, DELTAS, the objects and
 	# their directories: well under the 256 lookups of objects/XX alone
 	[ "$look" -lt 64 ] || fail "$what: $look lookups on the target (objects/XX one by one?)"
 done
 rm -rf "$T/dst"
-mount_lfs
+lfs_count_mount "$NET" --delay-us=200 --mib-us=1000
 assert_rc 0 pcm restore --from "$NET" --to "$T/dst"
-umount_lfs
+lfs_count_umount "$NET"
 compare_trees "$S" "$T/dst" >"$T/cmp" || { cat "$T/cmp"; fail "the restore differs from the source"; }
 ok "a restore looks up only the object directories the manifest refers to"
 

@@ -13,10 +13,7 @@
 # one are still named, exit 1, and VERIFIED is left as it was.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-storage.sh"
-LFS=$PCM_BUILD/tests/fakes/latencyfs
-[ -x "$LFS" ] || fail "no $LFS: libfuse3-dev was missing at build time (packaging/install-deps)"
-[ -e /dev/fuse ] || skip "no /dev/fuse"
-command -v fusermount3 >/dev/null || fail "fusermount3 missing (packaging/install-deps installs it)"
+lfs_need
 export AWS_EC2_METADATA_DISABLED=true
 printf 'cluster_name = netverify\nworkers = 4\n' >>"$PCM_CONF"
 
@@ -38,29 +35,15 @@ open(os.path.join(top, "empty"), "wb").close()
 PY
 NFILES=925 NOWN=24
 
-LPID=
-mount_lfs() {
-	rm -f "$T/counts"
-	bg latencyfs "$LFS" --delay-us=200 --mib-us=1000 --counts="$T/counts" "$NET" "$NET"
-	LPID=$BG_PID
-	wait_for 10 "latencyfs mounted" findmnt -n -M "$NET" -t fuse.latencyfs
-}
-umount_lfs() {
-	fusermount3 -u "$NET" || fail "cannot unmount latencyfs"
-	wait_for 10 "latencyfs gone" sh -c "! kill -0 $LPID 2>/dev/null"
-	[ -s "$T/counts" ] || fail "latencyfs wrote no counts"
-}
-at_exit "fusermount3 -u '$NET' 2>/dev/null"
-count() { awk -v k="$1" '$1 == k { print $2 + 0; f = 1 } END { if (!f) print 0 }' "$T/counts"; }
 # run RC ARGS...: pcm-agent ARGS through a fresh mount (cold caches)
 run() {
 	local want=$1; shift
-	mount_lfs
+	lfs_count_mount "$NET" --delay-us=200 --mib-us=1000
 	assert_rc "$want" pcm "$@"
-	umount_lfs
+	lfs_count_umount "$NET"
 }
-ops() { echo "$1: $(count total) operations, getattr $(count getattr), open $(count open)," \
-	"opendir $(count opendir), read $(count read) for $NFILES files"; }
+ops() { echo "$1: $(lfs_count total) operations, getattr $(lfs_count getattr), open $(lfs_count open)," \
+	"opendir $(lfs_count opendir), read $(lfs_count read) for $NFILES files"; }
 
 run 0 save --source "$S" --target "$NET"
 sd=$(savedir_of "$NET")
@@ -77,10 +60,10 @@ nobj=$((npacks + nown))
 run 0 --json verify --target "$NET"
 ops "verify"
 assert_eq "$(json_get 'd["files_reread"]' <<<"$OUT")" "$((NFILES - 1))" "files re-read"
-look=$(count getattr)
+look=$(lfs_count getattr)
 [ "$look" -le $((2 * nobj + 32)) ] ||
 	fail "verify: $look getattr for $nobj objects ($npacks packs): an fstat per file?"
-[ "$(count open)" -le $((nobj + 8)) ] || fail "verify: $(count open) opens for $nobj objects"
+[ "$(lfs_count open)" -le $((nobj + 8)) ] || fail "verify: $(lfs_count open) opens for $nobj objects"
 ok "verify: $look lookups for $nobj objects, $NFILES files"
 
 # the incremental verify of an unchanged save: nothing read, no object of
@@ -90,12 +73,12 @@ run 0 --json verify --target "$NET" --incremental
 ops "verify --incremental"
 assert_eq "$(json_get 'd["files_known"]' <<<"$OUT")" "$((NFILES - 1))" "files verified before"
 assert_eq "$(json_get 'd["files_reread"]' <<<"$OUT")" 0 "files re-read"
-[ "$(count open)" -le $((npacks + 8)) ] ||
-	fail "verify --incremental: $(count open) opens ($npacks packs, $nown objects of their own)"
-[ "$(count getattr)" -le $((2 * nobj + 32)) ] ||
-	fail "verify --incremental: $(count getattr) getattr for $nobj objects"
-[ "$(count read)" -le 64 ] || fail "verify --incremental: $(count read) reads: objects re-read"
-ok "verify --incremental: $(count open) opens, $(count getattr) lookups for $nobj objects"
+[ "$(lfs_count open)" -le $((npacks + 8)) ] ||
+	fail "verify --incremental: $(lfs_count open) opens ($npacks packs, $nown objects of their own)"
+[ "$(lfs_count getattr)" -le $((2 * nobj + 32)) ] ||
+	fail "verify --incremental: $(lfs_count getattr) getattr for $nobj objects"
+[ "$(lfs_count read)" -le 64 ] || fail "verify --incremental: $(lfs_count read) reads: objects re-read"
+ok "verify --incremental: $(lfs_count open) opens, $(lfs_count getattr) lookups for $nobj objects"
 
 # a changed small file and a changed large one: only they are re-read
 echo changed >>"$S/d1/f0001"

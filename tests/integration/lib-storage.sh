@@ -237,3 +237,40 @@ if want != have:
     sys.exit(1)
 PY
 }
+
+# tests/fakes/latencyfs, the FUSE stand-in of a network target (counts every
+# operation it serves, writes the counts when it exits)
+LFS=$PCM_BUILD/tests/fakes/latencyfs
+lfs_need() {	# fail (skip without /dev/fuse) when latencyfs cannot run here
+	[ -x "$LFS" ] || fail "no $LFS: libfuse3-dev was missing at build time (packaging/install-deps)"
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null || fail "fusermount3 missing (packaging/install-deps installs it)"
+}
+# lfs_mount SOURCE MOUNTPOINT [OPTION...]: latencyfs serving SOURCE there
+# (its pid in LFS_PID), unmounted at exit if still mounted
+lfs_mount() {
+	local src=$1 mnt=$2
+	shift 2
+	bg latencyfs "$LFS" "$@" "$src" "$mnt"
+	LFS_PID=$BG_PID
+	at_exit "fusermount3 -u '$mnt' 2>/dev/null"
+	wait_for 10 "latencyfs mounted" findmnt -n -M "$mnt" -t fuse.latencyfs
+}
+# lfs_umount MOUNTPOINT: unmount and wait until latencyfs has exited
+lfs_umount() {
+	fusermount3 -u "$1" || fail "cannot unmount latencyfs at $1"
+	wait_for 10 "latencyfs gone" sh -c "! kill -0 $LFS_PID 2>/dev/null"
+}
+# lfs_count_mount DIR [OPTION...]: latencyfs over DIR itself, its operation
+# counts to $T/counts (emptied first); lfs_count_umount DIR; lfs_count KIND
+lfs_count_mount() {
+	local d=$1
+	shift
+	rm -f "$T/counts"
+	lfs_mount "$d" "$d" --counts="$T/counts" "$@"
+}
+lfs_count_umount() {
+	lfs_umount "$1"
+	[ -s "$T/counts" ] || fail "latencyfs wrote no counts"
+}
+lfs_count() { awk -v k="$1" '$1 == k { print $2 + 0; f = 1 } END { if (!f) print 0 }' "$T/counts"; }
