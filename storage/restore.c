@@ -1739,35 +1739,48 @@ stor_verify_incremental(const char *savedir, const struct stor_opts *opts,
 
 /* ------------------------------------------------------------------ */
 
+static int
+info_entry(const struct mf_entry *e, void *arg)
+{
+	struct stor_save_info *info = arg;
+
+	if (e->type == MF_FILE) {
+		info->files++;
+		info->bytes += e->size;
+	}
+	return 0;
+}
+
 int
 stor_save_info(const char *savedir, struct stor_save_info *info)
 {
-	struct manifest *mf = NULL;
+	struct mf_stream *st = NULL;
+	const struct manifest *mf;
 	char err[256];
 	int fd, rc;
 
 	memset(info, 0, sizeof(*info));
 	if ((fd = open(savedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	rc = mf_load(fd, &mf, err, sizeof(err));
+	/* checked whole, counted as it is read: not held (2M entries are
+	 * 240 MiB, and restore and `saves` ask this of every save first) */
+	rc = mf_stream_open(fd, info_entry, info, &st, err, sizeof(err));
 	close(fd);
-	if (rc == -ENOENT || rc == -EBADMSG)
+	if (rc == -ENOENT || rc == -EBADMSG) {
+		memset(info, 0, sizeof(*info));
 		return 0;
+	}
 	if (rc < 0)
 		return rc;
+	mf = mf_stream_meta(st);
 	info->complete = 1;
 	info->prestage = mf->prestage;
 	info->created = (time_t)mf->created;
-	info->entries = mf->n;
-	for (size_t i = 0; i < mf->n; i++)
-		if (mf->e[i].type == MF_FILE) {
-			info->files++;
-			info->bytes += mf->e[i].size;
-		}
+	info->entries = mf_stream_count(st);
 	snprintf(info->source, sizeof(info->source), "%s", mf->source ? mf->source : "");
 	snprintf(info->cluster, sizeof(info->cluster), "%s", mf->cluster ? mf->cluster : "");
 	snprintf(info->instance, sizeof(info->instance), "%s", mf->instance ? mf->instance : "");
-	mf_free(mf);
+	mf_stream_close(st);
 	return 0;
 }
 

@@ -77,6 +77,14 @@ assert len(s) == 1, s
 s = s[0]
 assert s["complete"] and not s["prestage"] and s["source"] == sys.argv[2], s
 assert s["entries"] == 11 and s["verified"] and not s["verified_current"], s
+import os, stat
+ino = {}
+for root, dirs, files in os.walk(sys.argv[2]):
+    for n in files:
+        st = os.lstat(os.path.join(root, n))
+        if stat.S_ISREG(st.st_mode):
+            ino[(st.st_dev, st.st_ino)] = st.st_size
+assert s["files"] == len(ino) and s["bytes"] == sum(ino.values()), (s, len(ino), sum(ino.values()))
 PY
 # a second instance's save under the same target, and a broken one
 mkdir -p "$E/pcm-agent/other/i-0abc"
