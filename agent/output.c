@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "log.h"
 #include "output.h"
 
 void
@@ -100,16 +101,15 @@ table_add(struct table *t, const char *const *cells)
 	}
 	for (size_t i = 0; i < t->ncols; i++) {
 		const char *c = cells[i] ? cells[i] : "-";
-		/* a table cell is one line: control characters become '?' */
-		char *d = strdup(c);
+		/* a table cell is one line of text: control characters, C1
+		 * controls and what is not UTF-8 (a Slurm job name is any
+		 * user's) written \xHH, as in messages (log_clean) */
+		char *d = log_clean(c);
 		if (d == NULL) {
 			while (i-- > 0)
 				free(t->cells[t->nrows * t->ncols + i]);
 			return -1;
 		}
-		for (char *p = d; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
 		t->cells[t->nrows * t->ncols + i] = d;
 	}
 	t->nrows++;

@@ -5,6 +5,7 @@
 
 #include "cu.h"
 #include "log.h"
+#include "output.h"
 
 static void
 expect(const char *in, const char *want)
@@ -39,8 +40,30 @@ test_clean(void)
 	expect("\xc3x", "\\xc3x");
 }
 
+/* a table cell (a job name, any user's) is one line of plain text too */
+static void
+test_table(void)
+{
+	static const char *const hdr[] = { "JOBID", "NAME" };
+	const char *row[] = { "7", "x\033]2;owned\007\npcm-agent: ok \xc2\x9b" };
+	struct table *t = table_new(2, hdr);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	CU_ASSERT_FATAL(t != NULL && fp != NULL);
+	CU_ASSERT_EQUAL(table_add(t, row), 0);
+	table_print(t, fp);
+	fclose(fp);
+	CU_ASSERT_STRING_EQUAL(buf, "JOBID  NAME\n7      x\\x1b]2;owned\\x07\\x0apcm-agent: ok "
+	    "\\xc2\\x9b\n");
+	free(buf);
+	table_free(t);
+}
+
 static const struct cu_test tests[] = {
 	{ "control characters and bytes that are not UTF-8 are written \\xHH", test_clean },
+	{ "table cells are escaped the same way", test_table },
 	{ NULL, NULL },
 };
 
