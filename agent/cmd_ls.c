@@ -44,32 +44,13 @@ storage_escape(const char *s)
 	if (out == NULL)
 		return NULL;
 	while (*p) {
-		size_t n = 0;
+		size_t n = utf8_char(p);
 
-		if (*p >= 0xc2 && *p <= 0xdf)
-			n = 1;
-		else if (*p >= 0xe0 && *p <= 0xef)
-			n = 2;
-		else if (*p >= 0xf0 && *p <= 0xf4)
-			n = 3;
-		if (n > 0) {	/* a multibyte sequence: copied if whole and minimal */
-			size_t k;
-			int ok = 1;
-
-			for (k = 1; k <= n; k++)
-				if ((p[k] & 0xc0) != 0x80) {
-					ok = 0;
-					break;
-				}
-			if (ok && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
-			    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
-				ok = 0;	/* overlong, surrogate, beyond U+10FFFF */
-			if (ok) {
-				memcpy(out + o, p, n + 1);
-				o += n + 1;
-				p += n + 1;
-				continue;
-			}
+		if (n > 0) {	/* a whole, minimal multibyte character */
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+			continue;
 		}
 		if (*p == '\\') {
 			out[o++] = '\\';

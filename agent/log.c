@@ -61,6 +61,23 @@ log_to_stderr(void)
 	return use_stderr;
 }
 
+size_t
+utf8_char(const unsigned char *p)
+{
+	size_t n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ? 2 :
+	    *p >= 0xf0 && *p <= 0xf4 ? 3 : 0, k;
+
+	if (n == 0)
+		return 0;
+	for (k = 1; k <= n; k++)
+		if ((p[k] & 0xc0) != 0x80)	/* the NUL at the end stops it too */
+			return 0;
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;	/* overlong, surrogate, beyond U+10FFFF */
+	return n + 1;
+}
+
 /*
  * msg with every control character (and DEL) and every byte that is not
  * part of a UTF-8 character, or is a C1 control, written \xHH: messages
@@ -77,20 +94,13 @@ log_clean(const char *msg)
 	if (out == NULL)
 		return NULL;
 	while (*p) {
-		size_t n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ? 2 :
-		    *p >= 0xf0 && *p <= 0xf4 ? 3 : 0, k;
+		size_t n = utf8_char(p);
 
-		if (n > 0) {
-			for (k = 1; k <= n && (p[k] & 0xc0) == 0x80; k++)
-				;
-			if (k > n && !(p[0] == 0xc2 && p[1] < 0xa0) &&	/* C1 controls */
-			    !(p[0] == 0xe0 && p[1] < 0xa0) && !(p[0] == 0xed && p[1] >= 0xa0) &&
-			    !(p[0] == 0xf0 && p[1] < 0x90) && !(p[0] == 0xf4 && p[1] >= 0x90)) {
-				memcpy(o, p, n + 1);
-				o += n + 1;
-				p += n + 1;
-				continue;
-			}
+		if (n > 0 && !(p[0] == 0xc2 && p[1] < 0xa0)) {	/* not a C1 control */
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+			continue;
 		}
 		if (*p < 0x20 || *p >= 0x7f)
 			o += sprintf(o, "\\x%02x", *p);

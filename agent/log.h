@@ -14,6 +14,7 @@
 #define PCM_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_dest {
 	LOG_DEST_AUTO,   /* stderr if it is a tty, else syslog */
@@ -37,6 +38,9 @@ void log_vlog(int pri, const char *fmt, va_list ap) __attribute__((format(printf
 /* msg with control characters and bytes that are not UTF-8 as \xHH
  * (malloc'd; NULL: out of memory): every message goes through it */
 char *log_clean(const char *msg);
+/* bytes of the whole, minimal UTF-8 character of 2 to 4 bytes at p (up to
+ * U+10FFFF, no surrogate), else 0 */
+size_t utf8_char(const unsigned char *p);
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
