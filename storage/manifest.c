@@ -630,7 +630,12 @@ parse_entry_into(struct rd *r, const struct manifest *mf, size_t idx, char *line
 		}
 		if (r->order) {
 			char *last = r->lastnm + (r->sn - 1) * 256;
-			if (strcmp(last, e.name) >= 0)
+			int c = strcmp(last, e.name);
+			if (c == 0) {	/* refused as mf_index refuses it */
+				rc = rd_err(r, "two entries with the same name in one directory");
+				goto fail;
+			}
+			if (c > 0)
 				r->unsorted = 1;
 			memcpy(last, e.name, len + 1);
 		}
@@ -1170,7 +1175,6 @@ stream_next(struct mf_stream *st)
 	if (parse_entry_into(&st->r, st->hdr, st->next, st->line, &st->cur) < 0) {
 		slog_notice("the previous MANIFEST changed under the save (%s): the rest of "
 		    "its files are copied again", st->err);
-		memset(&st->cur, 0, sizeof(st->cur));
 		st->end = 1;
 		return -1;
 	}

@@ -1332,8 +1332,10 @@ stor_save(const char *source, const char *savedir, const struct stor_opts *opts,
 		goto out;
 	}
 	if (s.old != NULL) {
-		/* each previous entry is found at most once (names are unique) */
-		res->removed = mf_stream_count(s.old) - 1 - mf_stream_matched(s.old);
+		/* each previous entry is found at most once (names are unique);
+		 * in a manifest out of order nothing is looked for: not known */
+		if (mf_stream_sorted(s.old))
+			res->removed = mf_stream_count(s.old) - 1 - mf_stream_matched(s.old);
 		if ((rc = compact_packs(&s)) < 0)
 			goto out;
 		mf_stream_close(s.old);

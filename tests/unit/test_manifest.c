@@ -482,6 +482,16 @@ test_stream(void)
 		CU_ASSERT_FATAL(mf_write_tmp(dfd, mf) == 0 && mf_commit(dfd) == 0);
 		CU_ASSERT_EQUAL(mf_stream_open(dfd, fail_visit, NULL, &st, err, sizeof(err)), -ENOMEM);
 		CU_ASSERT(st == NULL);
+		/* two entries of one name: refused, as mf_load refuses them */
+		mf->e[2].type = MF_FILE;
+		free(mf->e[2].target);
+		mf->e[2].target = NULL;
+		mf->e[2].name = mf->e[1].name;
+		CU_ASSERT_FATAL(mf_write_tmp(dfd, mf) == 0 && mf_commit(dfd) == 0);
+		CU_ASSERT_EQUAL(mf_stream_open(dfd, NULL, NULL, &st, err, sizeof(err)), -EBADMSG);
+		CU_ASSERT(strstr(err, "same name") != NULL);
+		mf->e[2].name = (char *)"c";	/* (names are the manifest's chunks: not freed) */
+		CU_ASSERT_FATAL(mf_write_tmp(dfd, mf) == 0 && mf_commit(dfd) == 0);
 		mf_free(mf);
 	}
 	/* damaged: refused as mf_load refuses it */
